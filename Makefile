@@ -1,0 +1,28 @@
+# `make demo` and `make test` work on a fresh machine: they (re)build .venv only when
+# pyproject.toml changed since the last install, so repeated runs cost nothing.
+PYTHON ?= python3
+VENV   := .venv
+STAMP  := $(VENV)/.installed
+BIN    := $(VENV)/bin
+
+.PHONY: venv demo test bench clean-venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/grade examples/submissions/hw3_student.ipynb
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q
+
+bench: $(STAMP)
+	$(BIN)/python scripts/bench_single.py
+
+clean-venv:
+	rm -rf $(VENV)

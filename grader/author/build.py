@@ -1,0 +1,83 @@
+"""Build (or verify) what is generated from a solution notebook: the stub and public expected outcomes."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from grader.author.stub import make_stub, render
+from grader.course import Course
+from grader.judge import assert_close
+from grader.checks import Fail
+from grader.probe import ProbeOutcome, TensorValue, read_result
+from grader.reference import run_reference
+
+PUBLIC_SEED = 0  # public probes ignore the submission seed; see Probe.seed
+
+
+@dataclass
+class BuildResult:
+    name: str
+    stub: Path
+    expected: list[Path]
+
+
+def build_assignment(course: Course, name: str, target_dir: Path | None = None) -> BuildResult:
+    """Write `<name>.ipynb` and `expected/*.safetensors` into target_dir (default: the assignment folder)."""
+    assignment = course.load(name)
+    solution = nbformat.read(course.solution_path(name), as_version=4)
+    target = target_dir or course.assignment_dir(name)
+    target.mkdir(parents=True, exist_ok=True)
+    stub_path = target / f"{name}.ipynb"
+    stub_path.write_text(render(make_stub(solution, name)), encoding="utf-8")
+    expected_dir = target / "expected"
+    if expected_dir.exists():
+        shutil.rmtree(expected_dir)
+    expected_dir.mkdir()
+    public = [p for p in assignment.probes if not p.hidden]
+    inputs = {p.name: p.make_inputs(PUBLIC_SEED) for p in public}
+    outcomes = run_reference(course.solution_path(name), public, inputs, PUBLIC_SEED, out_dir=expected_dir)
+    broken = [f"{n}: {o.status} {o.error.describe() if o.error else o.detail}" for n, o in outcomes.items() if o.status != "ok"]
+    if broken:
+        raise RuntimeError(f"{name}: the solution fails its own public probes: {'; '.join(broken)}")
+    return BuildResult(name, stub_path, sorted(expected_dir.iterdir()))
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, TensorValue) and isinstance(b, TensorValue):
+        try:
+            assert_close(a.array, b.array, "value", 1e-5, 1e-6)
+        except Fail:
+            return False
+        return a.dtype == b.dtype
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def _same_outcome(a: ProbeOutcome, b: ProbeOutcome) -> bool:
+    return a.status == b.status and _same(a.values, b.values)
+
+
+def stale_files(course: Course, name: str) -> list[str]:
+    """What differs between the committed generated files and a fresh build (empty: up to date)."""
+    with tempfile.TemporaryDirectory(prefix="grader-build-") as tmp:
+        fresh = build_assignment(course, name, Path(tmp))
+        problems: list[str] = []
+        committed_stub = course.stub_path(name)
+        if not committed_stub.is_file() or committed_stub.read_text(encoding="utf-8") != fresh.stub.read_text(encoding="utf-8"):
+            problems.append(str(committed_stub))
+        committed_dir = course.expected_dir(name)
+        fresh_names = {p.name for p in fresh.expected}
+        committed_names = {p.name for p in committed_dir.glob("*.safetensors")} if committed_dir.is_dir() else set()
+        problems.extend(str(committed_dir / n) for n in sorted(fresh_names ^ committed_names))
+        for file_name in sorted(fresh_names & committed_names):
+            if not _same_outcome(read_result(committed_dir / file_name), read_result(Path(tmp) / "expected" / file_name)):
+                problems.append(str(committed_dir / file_name))
+        return problems

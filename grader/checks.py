@@ -1,0 +1,105 @@
+"""The vocabulary an assignment's `checks.py` is written in.
+
+A `Probe` says how to call the student's code: a plain function `probe(ns, **inputs)` whose
+source is sent to the student's kernel (so it must be self-contained: import inside it), plus a
+function that builds its inputs from a random generator. The same probe runs against the
+reference solution to produce the expected outcome.
+
+A `Check` turns one probe outcome into points: its `judge(student, expected)` returns a
+`Verdict` (or raises `Fail`). Several checks can share one probe: the probe runs once.
+
+Public probes use fixed inputs and expected outcomes stored beside the stub, so they work
+without `solutions/`. Hidden probes draw inputs seeded from the submission's hash and need the
+reference solution at grading time.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from grader.probe import ProbeOutcome
+
+InputMaker = Callable[[np.random.Generator], dict[str, Any]]
+
+
+class Fail(Exception):
+    """Raised by a judge to fail a check with a message for the student."""
+
+    def __init__(self, message: str, fraction: float = 0.0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fraction = fraction
+
+
+@dataclass(frozen=True)
+class Verdict:
+    fraction: float  # share of the check's points earned, 0..1
+    message: str = ""
+
+
+PASS = Verdict(1.0)
+
+
+@dataclass(frozen=True)
+class Probe:
+    name: str
+    fn: Callable[..., dict[str, Any]]
+    uses: tuple[str, ...]
+    inputs: InputMaker = field(default=lambda rng: {})
+    hidden: bool = False
+    timeout_s: float = 10.0
+    helpers: tuple[Callable[..., Any], ...] = ()  # functions the probe calls, shipped with it
+
+    def seed(self, submission_seed: int) -> int:
+        """Public probes get a seed of their own name; hidden ones mix in the submission's."""
+        base = zlib.crc32(self.name.encode())
+        return (base ^ submission_seed) & 0x7FFFFFFF if self.hidden else base
+
+    def make_inputs(self, submission_seed: int) -> dict[str, Any]:
+        return self.inputs(np.random.default_rng(self.seed(submission_seed)))
+
+
+Judge = Callable[[ProbeOutcome, ProbeOutcome | None], Verdict | None]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    points: float
+    probe: Probe
+    judge: Judge
+    # Shown after the generic message when the student's code raised, e.g. a likely cause.
+    error_hint: str = ""
+
+    @property
+    def hidden(self) -> bool:
+        return self.probe.hidden
+
+
+@dataclass(frozen=True)
+class Assignment:
+    name: str
+    title: str
+    checks: tuple[Check, ...]
+    graded_names: tuple[str, ...]  # the functions/classes students write, in notebook order
+    cell_timeout_s: float = 60.0
+    notebook_budget_s: float = 600.0
+    needs_device: bool = False
+
+    @property
+    def probes(self) -> list[Probe]:
+        seen: dict[str, Probe] = {}
+        for check in self.checks:
+            known = seen.setdefault(check.probe.name, check.probe)
+            if known is not check.probe:
+                raise ValueError(f"{self.name}: two different probes are named {check.probe.name!r}")
+        return list(seen.values())
+
+    @property
+    def max_score(self) -> float:
+        return sum(c.points for c in self.checks)

@@ -1,0 +1,87 @@
+"""`grade`: the command students, CI jobs and instructors type.
+
+Exit status: 0 a report was produced; 1 `--fail-under` was not met; 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from grader import __version__
+from grader.device import DEVICES, DeviceUnavailable, resolve_device
+
+EXIT_OK, EXIT_BELOW_THRESHOLD, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="grade",
+        description="Grade a Jupyter notebook submission: run it headlessly, check the graded "
+        "functions against the reference, and report points with a reason for every lost point.",
+    )
+    parser.add_argument("notebook", nargs="?", type=Path, help="the submission (.ipynb)")
+    parser.add_argument("-o", "--output", type=Path, metavar="REPORT.json", help="write the JSON report here (atomically)")
+    parser.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
+    parser.add_argument("--assignment", metavar="NAME", help="assignment name when the notebook does not say (e.g. hw3)")
+    parser.add_argument("--device", choices=DEVICES, default="auto", help="where training checks run (default: auto = cuda if present)")
+    parser.add_argument("--timeout", type=float, metavar="S", help="per-cell time limit in seconds (default: the assignment's, usually 60)")
+    parser.add_argument("--budget", type=float, metavar="S", help="time limit for running the whole notebook (default: the assignment's)")
+    parser.add_argument("--fail-under", type=float, metavar="PERCENT", help="exit 1 when the score is below this percentage of the maximum")
+    parser.add_argument("--course-dir", type=Path, metavar="DIR", help="the course folder holding assignments/ (and solutions/)")
+    parser.add_argument("--schema", action="store_true", help="print the JSON Schema of the report and exit")
+    parser.add_argument("--version", action="version", version=f"grader {__version__}")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.schema:
+        from grader.report import report_schema
+
+        print(json.dumps(report_schema(), indent=2))
+        return EXIT_OK
+    if args.notebook is None:
+        parser.print_usage(sys.stderr)
+        print("grade: error: a notebook to grade is required (or --schema)", file=sys.stderr)
+        return EXIT_USAGE
+    for flag, value in (("--timeout", args.timeout), ("--budget", args.budget)):
+        if value is not None and value <= 0:
+            print(f"grade: error: {flag} must be a positive number of seconds", file=sys.stderr)
+            return EXIT_USAGE
+    if args.fail_under is not None and not 0 <= args.fail_under <= 100:
+        print("grade: error: --fail-under is a percentage between 0 and 100", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        resolve_device(args.device)
+    except DeviceUnavailable as exc:
+        print(f"grade: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    from grader.grade import GradeOptions, grade_notebook
+    from grader.render import render_report
+    from grader.report import write_report
+
+    options = GradeOptions(
+        assignment=args.assignment, device=args.device, cell_timeout_s=args.timeout,
+        budget_s=args.budget, course_dir=args.course_dir,
+    )
+    report = grade_notebook(args.notebook, options)
+    if args.output:
+        write_report(report, args.output)
+    if args.json:
+        print(report.model_dump_json(indent=2))
+    else:
+        render_report(report, Console(highlight=False))
+    if args.fail_under is not None and report.percent < args.fail_under:
+        return EXIT_BELOW_THRESHOLD
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""Run notebook cells and probe code in a separate kernel process, with timeouts that always end.
+
+nbclient does the Jupyter protocol work. This module adds what grading needs on top:
+- a per-cell status (ok / error / timeout / dead) and duration instead of an exception that
+  stops the run;
+- a guarantee that a timeout ends: nbclient interrupts the kernel, and if the student's code
+  swallows the KeyboardInterrupt the kernel is declared stuck (a cheap ping also times out) and
+  the caller can restart it;
+- a kernelspec of our own (this Python, never whatever `python3` a machine has registered).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import DeadKernelError
+from nbformat import NotebookNode
+
+KERNEL_NAME = "grader-python"
+TIMEOUT_ENAME = "GraderCellTimeout"
+PING_TIMEOUT_S = 5.0
+STARTUP_TIMEOUT_S = 60
+
+
+@dataclass
+class RunResult:
+    status: str  # "ok" | "error" | "timeout" | "dead"
+    duration_s: float
+    error: str | None = None
+    stdout: str = ""
+
+
+def write_kernelspec(directory: Path, argv: list[str] | None = None) -> Path:
+    """A kernelspec that starts ipykernel with this very interpreter (or the given argv)."""
+    spec_dir = directory / "kernels" / KERNEL_NAME
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "argv": argv or [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "grader sandboxed Python",
+        "language": "python",
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+    return directory / "kernels"
+
+
+def _error_text(cell: NotebookNode) -> str | None:
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            value = str(output.get("evalue", "")).strip().splitlines()
+            return f"{output.get('ename', 'Error')}: {value[0] if value else ''}".strip().rstrip(":")
+    return None
+
+
+def _stdout_text(cell: NotebookNode, limit: int = 4000) -> str:
+    text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+    return text[-limit:]
+
+
+class KernelSession:
+    """One kernel, started on demand, restartable; used as an async context manager."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        kernel_dirs: Path,
+        env: dict[str, str],
+        startup_timeout: float = STARTUP_TIMEOUT_S,
+    ) -> None:
+        self.workdir = workdir
+        self.kernel_dirs = kernel_dirs
+        self.env = env
+        self.startup_timeout = startup_timeout
+        self._stack: AsyncExitStack | None = None
+        self._client: NotebookClient | None = None
+        self.restarts = 0
+
+    async def __aenter__(self) -> KernelSession:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        # ipc transport: sockets are files in a directory of this kernel's own, so no TCP port
+        # is opened and no other user of the machine can connect to the kernel.
+        ipc_dir = self.workdir.parent / f"ipc-{self.restarts}"
+        ipc_dir.mkdir(exist_ok=True)
+        km = AsyncKernelManager(
+            kernel_name=KERNEL_NAME,
+            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(self.kernel_dirs)], ensure_native_kernel=False),
+            transport="ipc",
+            ip=str(ipc_dir / "kernel"),
+            connection_file=str(ipc_dir / "connection.json"),
+        )
+        # The notebook handed to nbclient is a scratch one: cells are executed one at a time
+        # through `run_cell`, so the student's notebook object is never mutated here.
+        client = NotebookClient(
+            nbformat.v4.new_notebook(),
+            km=km,
+            kernel_name=KERNEL_NAME,
+            allow_errors=True,
+            interrupt_on_timeout=True,
+            error_on_timeout={"ename": TIMEOUT_ENAME, "evalue": "timed out", "traceback": []},
+            iopub_timeout=2,
+            startup_timeout=int(self.startup_timeout),
+            record_timing=False,
+            resources={"metadata": {"path": str(self.workdir)}},
+        )
+        client.timeout_func = lambda cell: cell.metadata.get("grader_timeout")
+        stack = AsyncExitStack()
+        # The kernel's own stderr (warnings, a segfault's last words) goes to a log, not the user's terminal.
+        try:
+            log = stack.enter_context(open(self.workdir.parent / "kernel.log", "ab"))
+            await stack.enter_async_context(client.async_setup_kernel(env=self.env, stdout=log, stderr=log))
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack, self._client = stack, client
+
+    async def stop(self) -> None:
+        """Kill the kernel's whole process group (it is a session leader) and release its files.
+
+        nbclient only shuts down kernels it created itself; this one we created, so it is ours to
+        end. There is no state worth a graceful shutdown, and SIGKILL to the group also ends any
+        process the student's code started (DataLoader workers, subprocesses).
+        """
+        stack, client = self._stack, self._client
+        self._stack = self._client = None
+        if stack is None or client is None:
+            return
+        km = client.km
+        try:
+            if client.kc is not None:
+                client.kc.stop_channels()
+            if km is not None and km.has_kernel:
+                await asyncio.wait_for(km.shutdown_kernel(now=True), timeout=15)
+        finally:
+            await stack.aclose()
+
+    async def restart(self) -> None:
+        self.restarts += 1
+        await self.stop()
+        await self.start()
+
+    async def run_cell(self, source: str, timeout: float | None, index: int = 0) -> RunResult:
+        """Execute source as one cell. Never raises for student errors; 'dead' if the kernel died."""
+        if self._client is None:
+            return RunResult("dead", 0.0, "the kernel is not running")
+        cell = nbformat.v4.new_code_cell(source)
+        cell.metadata["grader_timeout"] = timeout
+        self._client.nb.cells = [cell]
+        started = time.monotonic()
+        try:
+            await self._client.async_execute_cell(cell, 0, store_history=False)
+        except DeadKernelError:
+            return RunResult("dead", time.monotonic() - started, "the kernel died (the process exited or crashed)")
+        duration = time.monotonic() - started
+        error = _error_text(cell)
+        if error and error.startswith(TIMEOUT_ENAME):
+            return RunResult("timeout", duration, f"did not finish within {timeout:g} s", _stdout_text(cell))
+        return RunResult("error" if error else "ok", duration, error, _stdout_text(cell))
+
+    async def responsive(self) -> bool:
+        """After a timeout: did the interrupt work, or is the kernel stuck in a loop that ignores it?"""
+        result = await self.run_cell("pass", PING_TIMEOUT_S)
+        return result.status == "ok"

@@ -1,0 +1,127 @@
+"""Load a submission, decide which assignment it is, and find its graded cells.
+
+Graded cells carry a mark that travels with the cell, not with its position:
+a line `#| grade: softmax` anywhere in the cell (Quarto-style cell option), or a cell tag
+`grade:softmax`. A student may rewrite the body, move the cell or add cells around it; the mark
+stays. If a student deletes the mark, the cell is still found by the `def`/`class` it holds.
+The reserved name `setup` marks cells (imports, constants) the graded code needs.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbformat import NotebookNode
+
+MARK_LINE = re.compile(r"^\s*#\|\s*grade:\s*(?P<names>[\w ,]+?)\s*$", re.MULTILINE)
+MARK_TAG_PREFIX = "grade:"
+SETUP = "setup"
+ASSIGNMENT_FROM_FILENAME = re.compile(r"(hw\d+)", re.IGNORECASE)
+
+
+class SubmissionError(Exception):
+    """The submission cannot be graded at all; the message is written for the student."""
+
+
+@dataclass
+class LoadedNotebook:
+    path: Path
+    sha256: str
+    nb: NotebookNode
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def code_cells(self) -> list[tuple[int, NotebookNode]]:
+        return [(i, c) for i, c in enumerate(self.nb.cells) if c.cell_type == "code"]
+
+
+def load_notebook(path: Path) -> LoadedNotebook:
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise SubmissionError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise SubmissionError(f"{path} is a directory, not a notebook") from None
+    except OSError as exc:
+        raise SubmissionError(f"{path} cannot be read: {exc.strerror}") from None
+    sha = hashlib.sha256(raw).hexdigest()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SubmissionError(f"{path.name} is not a notebook: it is not UTF-8 text") from None
+    if not text.strip():
+        raise SubmissionError(f"{path.name} is empty")
+    try:
+        nb = nbformat.reads(text, as_version=4)
+    except Exception as exc:  # nbformat raises JSONDecodeError, NotJSONError, KeyError, ...
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SubmissionError(f"{path.name} is not a valid Jupyter notebook ({first_line[:160]})") from None
+    loaded = LoadedNotebook(path=path, sha256=sha, nb=nb)
+    try:
+        nbformat.validate(nb)
+    except nbformat.ValidationError as exc:
+        # Many editors write slightly off-spec notebooks; grade them, but say so.
+        loaded.warnings.append(f"notebook does not fully follow the nbformat schema: {exc.message[:160]}")
+    if not nb.cells:
+        raise SubmissionError(f"{path.name} has no cells")
+    if not loaded.code_cells:
+        raise SubmissionError(f"{path.name} has no code cells")
+    return loaded
+
+
+def identify_assignment(loaded: LoadedNotebook, override: str | None) -> str | None:
+    """Notebook metadata written into the stub wins, then `--assignment`, then the file name."""
+    meta = loaded.nb.metadata.get("grader", {})
+    if isinstance(meta, dict) and isinstance(meta.get("assignment"), str):
+        return meta["assignment"]
+    if override:
+        return override
+    match = ASSIGNMENT_FROM_FILENAME.search(loaded.path.name)
+    return match.group(1).lower() if match else None
+
+
+def cell_marks(cell: NotebookNode) -> list[str]:
+    names: list[str] = []
+    for tag in cell.get("metadata", {}).get("tags", []) or []:
+        if isinstance(tag, str) and tag.startswith(MARK_TAG_PREFIX):
+            names.append(tag[len(MARK_TAG_PREFIX):].strip())
+    for match in MARK_LINE.finditer(cell.source if isinstance(cell.source, str) else ""):
+        names.extend(n.strip() for n in match.group("names").split(",") if n.strip())
+    return list(dict.fromkeys(names))
+
+
+def defined_names(source: str) -> set[str]:
+    """Top-level names a cell defines; empty when the cell does not parse (magics, syntax errors)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set()
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names
+
+
+def locate_graded_cells(loaded: LoadedNotebook, wanted: list[str]) -> dict[str, int]:
+    """Map each wanted name to the index of the cell that defines it (last definition wins)."""
+    where: dict[str, int] = {}
+    for index, cell in loaded.code_cells:
+        for name in cell_marks(cell):
+            if name in wanted:
+                where[name] = index
+    for name in wanted:
+        if name in where:
+            continue
+        for index, cell in loaded.code_cells:
+            if name in defined_names(cell.source):
+                where[name] = index
+    return where

@@ -1,0 +1,85 @@
+"""Turn probe outcomes into points. Runs in the grader's process only; nothing here is student code."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from grader.checks import Check, Fail, Verdict
+from grader.probe import ProbeOutcome
+from grader.report import CellRecord, CheckResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Context:
+    """What the scorer knows besides outcomes, to explain a missing or broken function."""
+
+    cell_of: dict[str, int]
+    cells: dict[int, CellRecord]
+    reference_available: bool
+
+
+def _missing_message(names: list[str], ctx: Context) -> str:
+    parts = []
+    for name in names:
+        index = ctx.cell_of.get(name)
+        record = ctx.cells.get(index) if index is not None else None
+        if index is None:
+            parts.append(f"no cell defines {name} (keep the `#| grade: {name}` cell and its def)")
+        elif record is not None and record.status != "ok":
+            parts.append(f"{name} is not defined: its cell (cell {index}) ended with {record.status}"
+                         + (f": {record.error}" if record.error else ""))
+        else:
+            parts.append(f"{name} is not defined after running the notebook")
+    return "; ".join(parts)
+
+
+def _timeout_message(check: Check, outcome: ProbeOutcome, ctx: Context) -> str:
+    for name in check.probe.uses:
+        index = ctx.cell_of.get(name)
+        record = ctx.cells.get(index) if index is not None else None
+        if record is not None and record.status == "timeout":
+            return f"the cell defining {name} (cell {index}) timed out, and so did this check: {outcome.detail}"
+    return f"{', '.join(check.probe.uses)} {outcome.detail}"
+
+
+def score_check(check: Check, outcome: ProbeOutcome, expected: ProbeOutcome | None, ctx: Context) -> CheckResult:
+    def result(status: str, fraction: float, message: str) -> CheckResult:
+        fraction = min(1.0, max(0.0, fraction))
+        return CheckResult(
+            name=check.name, score=round(check.points * fraction, 4), max_score=check.points,
+            status=status, message=message, hidden=check.hidden, functions=list(check.probe.uses),
+            duration_s=round(outcome.duration_s, 3),
+        )
+
+    if check.hidden and not ctx.reference_available:
+        return result("skipped", 0.0, "hidden check: runs when your instructor grades (needs solutions/)")
+    if outcome.status == "missing":
+        return result("error", 0.0, _missing_message(outcome.missing or list(check.probe.uses), ctx))
+    if outcome.status == "timeout":
+        return result("timeout", 0.0, _timeout_message(check, outcome, ctx))
+    if outcome.status == "dead":
+        return result("error", 0.0, f"{', '.join(check.probe.uses)}: {outcome.detail}")
+    if outcome.status == "invalid":
+        return result("error", 0.0, f"no usable result from {', '.join(check.probe.uses)}: {outcome.detail}")
+    if outcome.status == "error":
+        assert outcome.error is not None
+        what = ", ".join(check.probe.uses)
+        hint = f" Hint: {check.error_hint}" if check.error_hint else ""
+        if outcome.error.type == "NotImplementedError":
+            return result("error", 0.0, f"{what} is not implemented yet (raises NotImplementedError)")
+        return result("error", 0.0, f"{what} raised {outcome.error.describe()}.{hint}")
+    if expected is None or expected.status != "ok":
+        why = expected.detail or expected.status if expected else "missing"
+        return result("error", 0.0, f"the expected outcome is unavailable ({why}); tell your instructor")
+    try:
+        verdict = check.judge(outcome, expected) or Verdict(1.0)
+    except Fail as fail:
+        return result("failed", fail.fraction, fail.message)
+    except Exception:  # a judge bug must not cost the student the whole report
+        log.exception("judge of %s crashed", check.name)
+        return result("error", 0.0, "the grader could not judge this check (a grader bug; tell your instructor)")
+    status = "passed" if verdict.fraction >= 1.0 else "failed"
+    return result(status, verdict.fraction, verdict.message)

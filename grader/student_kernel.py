@@ -1,0 +1,106 @@
+"""Drive the student's kernel: run their cells, then the probes, surviving hangs and crashes.
+
+Recovery rule: when the kernel dies or is stuck in code that ignores interrupts, a new kernel
+is started and the cells that had completed are replayed (the culprit is not), so one broken
+function costs only its own checks. After MAX_RESTARTS the remaining work is reported as
+lost rather than retried forever.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader.checks import Probe
+from grader.execute import KernelSession, RunResult
+from grader.probe import ProbeOutcome, ProbeResultError, kernel_call, probe_source, read_result, write_inputs
+from grader.report import CellRecord
+
+MAX_RESTARTS = 3
+
+
+@dataclass
+class CellPlan:
+    index: int
+    source: str
+    marks: list[str]
+
+
+@dataclass
+class StudentRun:
+    kernel: KernelSession
+    io_dir: Path
+    cell_timeout_s: float
+    budget_s: float
+    records: list[CellRecord] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    _completed: list[CellPlan] = field(default_factory=list)
+    _hung: set[str] = field(default_factory=set)
+
+    async def run_cells(self, cells: list[CellPlan]) -> list[CellRecord]:
+        started = time.monotonic()
+        for plan in cells:
+            left = self.budget_s - (time.monotonic() - started)
+            if left <= 0 or self.kernel.restarts > MAX_RESTARTS:
+                why = "the notebook's time budget was used up" if left <= 0 else "the kernel kept dying"
+                self.records.append(CellRecord(index=plan.index, status="skipped", marks=plan.marks, error=why))
+                continue
+            result = await self.kernel.run_cell(plan.source, min(self.cell_timeout_s, left))
+            self.records.append(
+                CellRecord(index=plan.index, status=result.status, duration_s=round(result.duration_s, 3),
+                           marks=plan.marks, error=result.error)
+            )
+            if result.status in ("ok", "error"):
+                self._completed.append(plan)
+            else:
+                await self._recover(result, f"cell {plan.index}")
+        return self.records
+
+    async def _recover(self, result: RunResult, what: str) -> None:
+        """After a timeout or death, make sure a usable kernel with the completed cells exists."""
+        if result.status == "timeout" and await self.kernel.responsive():
+            return
+        if self.kernel.restarts >= MAX_RESTARTS:
+            self.kernel.restarts += 1
+            return
+        cause = "stopped responding" if result.status == "timeout" else "died"
+        self.notes.append(f"the kernel {cause} during {what}; restarted it and re-ran the cells before it")
+        await self.kernel.restart()
+        for plan in self._completed:
+            replay = await self.kernel.run_cell(plan.source, self.cell_timeout_s)
+            if replay.status not in ("ok", "error"):
+                self.notes.append(f"cell {plan.index} did not re-run cleanly after the restart ({replay.status})")
+                if replay.status == "dead":
+                    return
+
+    async def run_probe(self, probe: Probe, inputs: dict, seed: int) -> ProbeOutcome:
+        hung = [name for name in probe.uses if name in self._hung]
+        if hung:
+            return ProbeOutcome("timeout", {}, detail=f"{', '.join(hung)} did not return in an earlier check, so it was not called again")
+        if self.kernel.restarts > MAX_RESTARTS:
+            return ProbeOutcome("dead", {}, detail="the kernel kept dying, so this check could not run")
+        in_path, out_path = self.io_dir / f"{probe.name}.in", self.io_dir / f"{probe.name}.out"
+        out_path.unlink(missing_ok=True)
+        write_inputs(in_path, inputs)
+        code = kernel_call(probe_source(probe.fn, probe.helpers), probe.fn.__name__, list(probe.uses), in_path, out_path, seed)
+        result = await self.kernel.run_cell(code, probe.timeout_s)
+        if result.status == "timeout":
+            if len(probe.uses) == 1:
+                self._hung.update(probe.uses)
+            await self._recover(result, f"the check of {', '.join(probe.uses)}")
+            return ProbeOutcome("timeout", {}, detail=f"did not return within {probe.timeout_s:g} s (an endless loop?)", duration_s=result.duration_s)
+        if result.status == "dead":
+            if len(probe.uses) == 1:
+                self._hung.update(probe.uses)
+            await self._recover(result, f"the check of {', '.join(probe.uses)}")
+            return ProbeOutcome("dead", {}, detail="the kernel died while running it (os._exit, a crash or running out of memory)", duration_s=result.duration_s)
+        try:
+            outcome = read_result(out_path)
+        except ProbeResultError as exc:
+            detail = str(exc)
+            if result.status == "error" and result.error:
+                detail += f"; the kernel reported {result.error}"
+            return ProbeOutcome("invalid", {}, detail=detail, duration_s=result.duration_s)
+        outcome.duration_s = result.duration_s
+        return outcome
