@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     from grader.report import write_report
 
     options = GradeOptions(
-        assignment=args.assignment, device=args.device, cell_timeout_s=args.timeout,
+        assignment=args.assignment, device=args.device, cell_timeout_s=args.timeout, probe_timeout_s=args.timeout,
         budget_s=args.budget, course_dir=args.course_dir,
     )
     report = grade_notebook(args.notebook, options)

@@ -53,12 +53,21 @@ def write_kernelspec(directory: Path, argv: list[str] | None = None) -> Path:
     return directory / "kernels"
 
 
-def _error_text(cell: NotebookNode) -> str | None:
-    for output in cell.get("outputs", []):
-        if output.get("output_type") == "error":
-            value = str(output.get("evalue", "")).strip().splitlines()
-            return f"{output.get('ename', 'Error')}: {value[0] if value else ''}".strip().rstrip(":")
-    return None
+def _reply_error(reply: dict | None) -> tuple[str | None, str | None]:
+    """(ename, one-line description) from an execute reply; (None, None) when it succeeded.
+
+    The reply, not the cell's outputs, is the source of truth: nbclient's fabricated reply for a
+    timeout never becomes an output.
+    """
+    content = (reply or {}).get("content", {})
+    status = content.get("status", "ok")
+    if status == "ok":
+        return None, None
+    if status == "aborted":
+        return "Aborted", "Aborted: the kernel aborted this cell"
+    ename = str(content.get("ename", "Error"))
+    lines = str(content.get("evalue", "")).strip().splitlines()
+    return ename, f"{ename}: {lines[0][:300] if lines else ''}".strip().rstrip(":")
 
 
 def _stdout_text(cell: NotebookNode, limit: int = 4000) -> str:
@@ -83,6 +92,10 @@ class KernelSession:
         self._stack: AsyncExitStack | None = None
         self._client: NotebookClient | None = None
         self.restarts = 0
+        self._last_reply: dict | None = None
+
+    def _remember_reply(self, cell: NotebookNode, cell_index: int, execute_reply: dict) -> None:
+        self._last_reply = execute_reply
 
     async def __aenter__(self) -> KernelSession:
         await self.start()
@@ -118,6 +131,7 @@ class KernelSession:
             resources={"metadata": {"path": str(self.workdir)}},
         )
         client.timeout_func = lambda cell: cell.metadata.get("grader_timeout")
+        client.on_cell_executed = self._remember_reply
         stack = AsyncExitStack()
         # The kernel's own stderr (warnings, a segfault's last words) goes to a log, not the user's terminal.
         try:
@@ -160,14 +174,15 @@ class KernelSession:
         cell = nbformat.v4.new_code_cell(source)
         cell.metadata["grader_timeout"] = timeout
         self._client.nb.cells = [cell]
+        self._last_reply = None
         started = time.monotonic()
         try:
             await self._client.async_execute_cell(cell, 0, store_history=False)
         except DeadKernelError:
             return RunResult("dead", time.monotonic() - started, "the kernel died (the process exited or crashed)")
         duration = time.monotonic() - started
-        error = _error_text(cell)
-        if error and error.startswith(TIMEOUT_ENAME):
+        ename, error = _reply_error(self._last_reply)
+        if ename == TIMEOUT_ENAME:
             return RunResult("timeout", duration, f"did not finish within {timeout:g} s", _stdout_text(cell))
         return RunResult("error" if error else "ok", duration, error, _stdout_text(cell))
 

@@ -32,6 +32,7 @@ class GradeOptions:
     assignment: str | None = None
     device: str = "auto"
     cell_timeout_s: float | None = None  # None: the assignment's own default
+    probe_timeout_s: float | None = None  # None: each probe's own limit (--timeout sets both)
     budget_s: float | None = None
     course_dir: Path | None = None
 
@@ -102,7 +103,8 @@ async def grade_notebook_async(path: Path, options: GradeOptions = GradeOptions(
         io_dir.mkdir(parents=True)
         session = KernelSession(scratch, write_kernelspec(Path(tmp) / "jupyter"), kernel_environment(scratch))
         cell_timeout = options.cell_timeout_s or assignment.cell_timeout_s
-        run = StudentRun(session, io_dir, cell_timeout, options.budget_s or assignment.notebook_budget_s)
+        run = StudentRun(session, io_dir, cell_timeout, options.budget_s or assignment.notebook_budget_s,
+                         probe_timeout_s=options.probe_timeout_s)
         outcomes: dict[str, ProbeOutcome] = {}
         try:
             async with session:

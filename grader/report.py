@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 CheckStatus = Literal["passed", "failed", "error", "timeout", "skipped"]
 CellStatus = Literal["ok", "error", "timeout", "skipped", "dead"]
@@ -65,11 +65,12 @@ class GradeReport(_Model):
     errors: list[str] = Field(default_factory=list, description="why points could not be awarded")
     warnings: list[str] = Field(default_factory=list)
     cells: list[CellRecord] = Field(default_factory=list)
+    percent: float = Field(default=0.0, description="score / max_score in percent; always recomputed")
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def percent(self) -> float:
-        return round(100.0 * self.score / self.max_score, 2) if self.max_score else 0.0
+    @model_validator(mode="after")
+    def _derive_percent(self) -> GradeReport:
+        self.percent = round(100.0 * self.score / self.max_score, 2) if self.max_score else 0.0
+        return self
 
 
 def report_schema() -> dict:

@@ -36,13 +36,19 @@ def _missing_message(names: list[str], ctx: Context) -> str:
     return "; ".join(parts)
 
 
+def _defining_cell_status(name: str, ctx: Context) -> str | None:
+    index = ctx.cell_of.get(name)
+    record = ctx.cells.get(index) if index is not None else None
+    return record.status if record is not None else None
+
+
 def _timeout_message(check: Check, outcome: ProbeOutcome, ctx: Context) -> str:
     for name in check.probe.uses:
         index = ctx.cell_of.get(name)
         record = ctx.cells.get(index) if index is not None else None
         if record is not None and record.status == "timeout":
             return f"the cell defining {name} (cell {index}) timed out, and so did this check: {outcome.detail}"
-    return f"{', '.join(check.probe.uses)} {outcome.detail}"
+    return outcome.detail
 
 
 def score_check(check: Check, outcome: ProbeOutcome, expected: ProbeOutcome | None, ctx: Context) -> CheckResult:
@@ -57,11 +63,14 @@ def score_check(check: Check, outcome: ProbeOutcome, expected: ProbeOutcome | No
     if check.hidden and not ctx.reference_available:
         return result("skipped", 0.0, "hidden check: runs when your instructor grades (needs solutions/)")
     if outcome.status == "missing":
-        return result("error", 0.0, _missing_message(outcome.missing or list(check.probe.uses), ctx))
+        missing = outcome.missing or list(check.probe.uses)
+        timed_out = [n for n in missing if _defining_cell_status(n, ctx) == "timeout"]
+        status = "timeout" if timed_out else "error"
+        return result(status, 0.0, _missing_message(missing, ctx))
     if outcome.status == "timeout":
         return result("timeout", 0.0, _timeout_message(check, outcome, ctx))
     if outcome.status == "dead":
-        return result("error", 0.0, f"{', '.join(check.probe.uses)}: {outcome.detail}")
+        return result("error", 0.0, outcome.detail)
     if outcome.status == "invalid":
         return result("error", 0.0, f"no usable result from {', '.join(check.probe.uses)}: {outcome.detail}")
     if outcome.status == "error":

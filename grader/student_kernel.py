@@ -33,10 +33,11 @@ class StudentRun:
     io_dir: Path
     cell_timeout_s: float
     budget_s: float
+    probe_timeout_s: float | None = None  # set by --timeout: overrides each probe's own limit
     records: list[CellRecord] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     _completed: list[CellPlan] = field(default_factory=list)
-    _hung: set[str] = field(default_factory=set)
+    _broken: dict[str, str] = field(default_factory=dict)  # function -> 'timeout' | 'dead'
 
     async def run_cells(self, cells: list[CellPlan]) -> list[CellRecord]:
         started = time.monotonic()
@@ -75,26 +76,28 @@ class StudentRun:
                     return
 
     async def run_probe(self, probe: Probe, inputs: dict, seed: int) -> ProbeOutcome:
-        hung = [name for name in probe.uses if name in self._hung]
-        if hung:
-            return ProbeOutcome("timeout", {}, detail=f"{', '.join(hung)} did not return in an earlier check, so it was not called again")
+        broken = {name: self._broken[name] for name in probe.uses if name in self._broken}
+        if broken:
+            # Calling it again would cost another timeout or kernel restart for the same verdict.
+            status = "dead" if "dead" in broken.values() else "timeout"
+            what = "crashed the kernel" if status == "dead" else "did not return"
+            return ProbeOutcome(status, {}, detail=f"{', '.join(broken)} {what} in an earlier check, so it was not called again")
         if self.kernel.restarts > MAX_RESTARTS:
             return ProbeOutcome("dead", {}, detail="the kernel kept dying, so this check could not run")
         in_path, out_path = self.io_dir / f"{probe.name}.in", self.io_dir / f"{probe.name}.out"
         out_path.unlink(missing_ok=True)
         write_inputs(in_path, inputs)
         code = kernel_call(probe_source(probe.fn, probe.helpers), probe.fn.__name__, list(probe.uses), in_path, out_path, seed)
-        result = await self.kernel.run_cell(code, probe.timeout_s)
-        if result.status == "timeout":
-            if len(probe.uses) == 1:
-                self._hung.update(probe.uses)
-            await self._recover(result, f"the check of {', '.join(probe.uses)}")
-            return ProbeOutcome("timeout", {}, detail=f"did not return within {probe.timeout_s:g} s (an endless loop?)", duration_s=result.duration_s)
-        if result.status == "dead":
-            if len(probe.uses) == 1:
-                self._hung.update(probe.uses)
-            await self._recover(result, f"the check of {', '.join(probe.uses)}")
-            return ProbeOutcome("dead", {}, detail="the kernel died while running it (os._exit, a crash or running out of memory)", duration_s=result.duration_s)
+        timeout = self.probe_timeout_s or probe.timeout_s
+        result = await self.kernel.run_cell(code, timeout)
+        names = ", ".join(probe.uses)
+        if result.status in ("timeout", "dead"):
+            if len(probe.uses) == 1:  # only then is the culprit known for sure
+                self._broken[probe.uses[0]] = result.status
+            await self._recover(result, f"the check of {names}")
+            detail = (f"{names} did not return within {timeout:g} s (an endless loop?)" if result.status == "timeout"
+                      else f"the kernel died while running {names} (os._exit, a crash or running out of memory)")
+            return ProbeOutcome(result.status, {}, detail=detail, duration_s=result.duration_s)
         try:
             outcome = read_result(out_path)
         except ProbeResultError as exc:

@@ -56,9 +56,8 @@ def probe_cross_entropy(ns, y_hat, y):
     return {"out": ns["cross_entropy"](y_hat=y_hat, y=y)}
 
 
-def probe_accuracy(ns, y_hat, y, labels):
-    acc = ns["accuracy"]
-    return {"from_probs": acc(y_hat=y_hat, y=y), "from_labels": acc(y_hat=labels, y=y)}
+def probe_accuracy(ns, y_hat, y):
+    return {"count": ns["accuracy"](y_hat=y_hat, y=y)}
 
 
 def probe_evaluate(ns, X, y, weight, batch_size):
@@ -120,7 +119,7 @@ SOFTMAX_STABLE = Probe(
 )
 SOFTMAX_HIDDEN = Probe(
     "softmax_hidden", probe_softmax, ("softmax",),
-    lambda rng: {"X": scores(rng, int(rng.integers(5, 40)), int(rng.integers(2, 12)), scale=float(rng.uniform(1, 30)))},
+    lambda rng: {"X": scores(rng, int(rng.integers(5, 40)), int(rng.integers(2, 12)), scale=float(rng.uniform(1, 5)))},
     hidden=True,
 )
 CE_PUBLIC = Probe(
@@ -138,10 +137,16 @@ def _accuracy_inputs(rng: np.random.Generator, n: int = 10, q: int = 4) -> dict:
     y_hat = probabilities(rng, n, q)
     y = rng.integers(0, q, size=n)
     y[: n // 2] = y_hat[: n // 2].argmax(axis=1)  # at least half right, so a count and a fraction differ
-    return {"y_hat": y_hat, "y": y, "labels": y_hat.argmax(axis=1)}
+    return {"y_hat": y_hat, "y": y}
+
+
+def _label_inputs(rng: np.random.Generator) -> dict:
+    inputs = _accuracy_inputs(rng)
+    return {"y_hat": inputs["y_hat"].argmax(axis=1), "y": inputs["y"]}
 
 
 ACCURACY_PUBLIC = Probe("accuracy_public", probe_accuracy, ("accuracy",), _accuracy_inputs)
+ACCURACY_LABELS = Probe("accuracy_labels", probe_accuracy, ("accuracy",), _label_inputs)
 ACCURACY_HIDDEN = Probe(
     "accuracy_hidden", probe_accuracy, ("accuracy",),
     lambda rng: _accuracy_inputs(rng, int(rng.integers(6, 50)), int(rng.integers(2, 10))), hidden=True,
@@ -199,7 +204,9 @@ def judge_cross_entropy(student: ProbeOutcome, expected: ProbeOutcome | None) ->
     return PASS
 
 
-def _judge_accuracy(key: str, what: str) -> Judge:
+def _judge_accuracy(what: str) -> Judge:
+    key = "count"
+
     def judge(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
         assert expected is not None
         want = number(expected, key, "accuracy")
@@ -208,7 +215,7 @@ def _judge_accuracy(key: str, what: str) -> Judge:
             if 0 < got < 1 <= want:
                 raise Fail(f"accuracy({what}) returned {got:.4g}, expected {want:g}: return the number of correct"
                            " predictions, not the fraction (evaluate_accuracy divides by the total)")
-            hint = " (take y_hat.argmax(dim=1) when y_hat holds probabilities)" if key == "from_probs" else ""
+            hint = " (take y_hat.argmax(dim=1) when y_hat holds probabilities)" if what == "probabilities" else ""
             raise Fail(f"accuracy({what}) returned {got:.4g}, expected {want:g} correct predictions{hint}")
         raw = value(student, key)
         if not isinstance(raw, float):
@@ -279,11 +286,11 @@ ASSIGNMENT = Assignment(
         Check("cross_entropy: per-example loss", 2, CE_PUBLIC, judge_cross_entropy),
         Check("cross_entropy: random batches", 1, CE_HIDDEN, judge_cross_entropy),
         Check("accuracy: counts correct predictions from probabilities", 1, ACCURACY_PUBLIC,
-              _judge_accuracy("from_probs", "probabilities"),
+              _judge_accuracy("probabilities"),
               error_hint="take y_hat.argmax(dim=1) when y_hat holds probabilities"),
-        Check("accuracy: accepts predicted labels", 1, ACCURACY_PUBLIC, _judge_accuracy("from_labels", "labels"),
+        Check("accuracy: accepts predicted labels", 1, ACCURACY_LABELS, _judge_accuracy("labels"),
               error_hint="only take argmax when y_hat is 2-D with more than one column"),
-        Check("accuracy: random batches", 1, ACCURACY_HIDDEN, _judge_accuracy("from_probs", "probabilities")),
+        Check("accuracy: random batches", 1, ACCURACY_HIDDEN, _judge_accuracy("probabilities")),
         Check("evaluate_accuracy: fraction over all examples", 2, EVALUATE_PUBLIC, judge_evaluate_fraction),
         Check("evaluate_accuracy: puts a module in eval mode", 1, EVALUATE_PUBLIC, judge_eval_mode),
         Check(f"end to end: trained model reaches {E2E_THRESHOLD} held-out accuracy", 3, TRAIN_E2E, judge_training),
