@@ -11,15 +11,15 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install -qq -e '.[test]'
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/grade examples/submissions/hw3_student.ipynb
 
+# pytest exits 5 when it collects no test: that is not a failure of the suite.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 -q || [ $$? -eq 5 ]
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_single.py
