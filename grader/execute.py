@@ -15,6 +15,7 @@ import asyncio
 import json
 import sys
 import time
+import uuid
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,8 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
+
+from grader.zygote.client import Zygote, ZygoteProvisioner
 
 KERNEL_NAME = "grader-python"
 TIMEOUT_ENAME = "GraderCellTimeout"
@@ -84,8 +87,10 @@ class KernelSession:
         kernel_dirs: Path,
         env: dict[str, str],
         startup_timeout: float = STARTUP_TIMEOUT_S,
+        zygote: Zygote | None = None,
     ) -> None:
         self.workdir = workdir
+        self.zygote = zygote
         self.kernel_dirs = kernel_dirs
         self.env = env
         self.startup_timeout = startup_timeout
@@ -116,6 +121,13 @@ class KernelSession:
             ip=str(ipc_dir / "kernel"),
             connection_file=str(ipc_dir / "connection.json"),
         )
+        log_path = self.workdir.parent / "kernel.log"
+        if self.zygote is not None:
+            # Forked from a pre-imported process instead of exec'd: see grader/zygote/.
+            km.kernel_id = str(uuid.uuid4())
+            provisioner = ZygoteProvisioner(kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km)
+            provisioner.zygote, provisioner.log_path = self.zygote, str(log_path)
+            km.provisioner = provisioner
         # The notebook handed to nbclient is a scratch one: cells are executed one at a time
         # through `run_cell`, so the student's notebook object is never mutated here.
         client = NotebookClient(
@@ -135,7 +147,7 @@ class KernelSession:
         stack = AsyncExitStack()
         # The kernel's own stderr (warnings, a segfault's last words) goes to a log, not the user's terminal.
         try:
-            log = stack.enter_context(open(self.workdir.parent / "kernel.log", "ab"))
+            log = stack.enter_context(open(log_path, "ab"))
             await stack.enter_async_context(client.async_setup_kernel(env=self.env, stdout=log, stderr=log))
         except BaseException:
             await stack.aclose()

@@ -25,6 +25,7 @@ from grader.reference import start_reference
 from grader.report import CheckResult, GradeReport, Submission
 from grader.scoring import Context, score_check
 from grader.student_kernel import CellPlan, StudentRun
+from grader.zygote.client import Zygote
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class GradeOptions:
     probe_timeout_s: float | None = None  # None: each probe's own limit (--timeout sets both)
     budget_s: float | None = None
     course_dir: Path | None = None
+    zygote: Zygote | None = None  # bulk grading: fork kernels from a pre-imported server
 
 
 def _failed_report(path: Path, message: str, started: float, sha: str | None = None,
@@ -101,7 +103,8 @@ async def grade_notebook_async(path: Path, options: GradeOptions = GradeOptions(
         scratch = Path(tmp) / "work"
         io_dir = scratch / ".grader"
         io_dir.mkdir(parents=True)
-        session = KernelSession(scratch, write_kernelspec(Path(tmp) / "jupyter"), kernel_environment(scratch))
+        session = KernelSession(scratch, write_kernelspec(Path(tmp) / "jupyter"), kernel_environment(scratch),
+                                zygote=options.zygote)
         cell_timeout = options.cell_timeout_s or assignment.cell_timeout_s
         run = StudentRun(session, io_dir, cell_timeout, options.budget_s or assignment.notebook_budget_s,
                          probe_timeout_s=options.probe_timeout_s)

@@ -1,0 +1,183 @@
+"""The grader's side of the zygote: start it, ask it for kernels, and let nbclient drive them.
+
+nbclient and jupyter_client stay unchanged. `ZygoteProvisioner` replaces only how the kernel
+process comes to exist: the stock `pre_launch` still writes the connection file, then instead
+of exec'ing `python -m ipykernel_launcher` the zygote forks a pre-imported copy of itself.
+Everything else (signals, interrupt, kill, wait) goes through a Popen-like handle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.connect import KernelConnectionInfo
+from jupyter_client.provisioning import LocalProvisioner
+
+START_TIMEOUT_S = 120.0
+SPAWN_TIMEOUT_S = 30.0
+
+
+class ZygoteError(RuntimeError):
+    pass
+
+
+class ZygoteProcess:
+    """Popen's interface for a kernel the zygote forked (it is the zygote's child, not ours)."""
+
+    # No pipes: the child's stdio goes to a log file the zygote opens for it.
+    stdin = stdout = stderr = None
+
+    def __init__(self, pid: int, conn: socket.socket) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self._conn = conn
+        self._buffer = b""
+
+    def poll(self) -> int | None:
+        if self.returncode is not None:
+            return self.returncode
+        try:
+            data = self._conn.recv(4096, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return None
+        except OSError:
+            data = b""
+        if data:
+            self._buffer += data
+            if b"\n" in self._buffer:
+                message = json.loads(self._buffer.split(b"\n", 1)[0])
+                self.returncode = int(message.get("exit", -signal.SIGKILL))
+                self._conn.close()
+            return self.returncode
+        # The zygote closed the connection without a status: it is gone, and so is its reaper.
+        if not _alive(self.pid):
+            self.returncode = -signal.SIGKILL
+            self._conn.close()
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"kernel {self.pid}", timeout or 0)
+            time.sleep(0.02)
+        assert self.returncode is not None
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Zygote:
+    """One zygote process serving any number of kernels; a context manager."""
+
+    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+        self.workdir = workdir
+        self.env = env
+        self.socket_path = str(workdir / "zygote.sock")
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Zygote:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log = open(self.workdir / "zygote.log", "ab")
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "grader.zygote.server", self.socket_path],
+            env=self.env, cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
+        )
+        log.close()
+        assert self._process.stdout is not None
+        started = time.monotonic()
+        line = self._process.stdout.readline()  # blocks until `ready` or the process ends
+        if line.strip() != b"ready":
+            self.stop()
+            raise ZygoteError(f"the kernel fork server did not start (see {self.workdir / 'zygote.log'})")
+        self.startup_s = time.monotonic() - started
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.terminate()  # its SIGTERM handler kills every kernel it forked, then exits
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process.stdout:
+            process.stdout.close()
+
+    def spawn(self, kernel_args: list[str], env: dict[str, str], cwd: str, log: str) -> ZygoteProcess:
+        if self._process is None or self._process.poll() is not None:
+            raise ZygoteError("the kernel fork server is not running")
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.settimeout(SPAWN_TIMEOUT_S)
+        conn.connect(self.socket_path)
+        request = {"kernel_args": kernel_args, "env": env, "cwd": cwd, "log": log}
+        conn.sendall((json.dumps(request) + "\n").encode())
+        reply = b""
+        while b"\n" not in reply:
+            chunk = conn.recv(4096)
+            if not chunk:
+                conn.close()
+                raise ZygoteError("the kernel fork server closed the connection")
+            reply += chunk
+        conn.settimeout(None)
+        return ZygoteProcess(int(json.loads(reply.split(b"\n", 1)[0])["pid"]), conn)
+
+
+def kernel_args_from_cmd(cmd: list[str]) -> list[str]:
+    """The arguments after `-m ipykernel_launcher` in a kernelspec command line."""
+    try:
+        return cmd[cmd.index("ipykernel_launcher") + 1:]
+    except ValueError:
+        raise ZygoteError(f"cannot fork this kernel command: {cmd}") from None
+
+
+class ZygoteProvisioner(LocalProvisioner):  # type: ignore[misc]
+    """LocalProvisioner whose `launch_kernel` forks from the zygote instead of exec'ing Python."""
+
+    zygote: Zygote | None = None
+    log_path: str = os.devnull
+
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
+        assert self.zygote is not None, "ZygoteProvisioner.zygote must be set before the kernel starts"
+        cwd = str(kwargs.get("cwd") or os.getcwd())
+        env = {str(k): str(v) for k, v in (kwargs.get("env") or os.environ).items()}
+        self.process = self.zygote.spawn(kernel_args_from_cmd(cmd), env, cwd, self.log_path)
+        self.pid = self.process.pid
+        self.pgid = self.process.pid  # the child called setsid() before its pid was reported
+        self.cwd = cwd
+        return self.connection_info

@@ -1,0 +1,188 @@
+"""The zygote: imports torch and ipykernel once, then forks a fresh kernel per request.
+
+Run as `python -m grader.zygote.server SOCKET_PATH`. It prints `ready` when it listens. Each
+client connection carries one JSON request line, gets back `{"pid": N}` once the child is its
+own session leader, and later `{"exit": CODE}` (negative: killed by that signal). Closing the
+connection early kills the child's process group.
+
+Traps handled here (measured, see design.md): no parallel torch op may run before fork (GNU
+OpenMP deadlocks the children), so torch is imported, never used; RNGs are reseeded per child;
+the zygote stays single-threaded; inherited sockets are closed in the child; the zygote exits
+when the grader that started it goes away, and its kernels follow it (their parent poller
+watches the zygote).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import sys
+
+POLL_S = 0.05
+PRELOAD = ("torch", "numpy", "safetensors.torch", "IPython", "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger")
+
+
+def preload() -> None:
+    import importlib
+
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception:  # a missing optional module only costs its import time in the child
+            pass
+
+
+def _reseed() -> None:
+    import random
+
+    seed = int.from_bytes(os.urandom(4), "little")
+    random.seed(seed)
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed(seed)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
+
+
+def _become_kernel(request: dict, zygote_pid: int, inherited: list[socket.socket], ready_w: int) -> None:
+    """In the forked child: detach, clean up what the zygote held, sandbox, then run ipykernel."""
+    os.setsid()  # before the pid is reported: the grader signals the whole group
+    os.write(ready_w, b"1")
+    os.close(ready_w)
+    for sock in inherited:
+        sock.close()
+    for signum in (signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    os.close(null)
+    sys.path[0:1] = [request["cwd"]]  # what `python -m ipykernel_launcher` would have as sys.path[0]
+    _reseed()
+    from ipykernel.kernelapp import IPKernelApp
+
+    sys.argv = ["ipykernel_launcher", *request["kernel_args"]]
+    app = IPKernelApp.instance()
+    app.initialize([*request["kernel_args"], f"--IPKernelApp.parent_handle={zygote_pid}"])
+    app.start()
+
+
+def _spawn(request: dict, listener: socket.socket, conns: list[socket.socket]) -> int:
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            os.close(ready_r)
+            _become_kernel(request, os.getppid(), [listener, *conns], ready_w)
+        except BaseException as exc:  # report why the kernel never started, then leave
+            code = 1
+            try:
+                os.write(2, f"grader zygote child failed: {type(exc).__name__}: {exc}\n".encode())
+            except OSError:
+                pass
+        finally:
+            os._exit(code)
+    os.close(ready_w)
+    os.read(ready_r, 1)
+    os.close(ready_r)
+    return pid
+
+
+def _send(conn: socket.socket, message: dict) -> None:
+    try:
+        conn.sendall((json.dumps(message) + "\n").encode())
+    except OSError:
+        pass
+
+
+def _exit_code(status: int) -> int:
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+def serve(socket_path: str) -> None:
+    grader_pid = os.getppid()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(socket_path)
+    listener.listen(64)
+    # SIGTERM from the grader: leave through `finally`, which kills every kernel forked here.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print("ready", flush=True)
+    pending: dict[socket.socket, bytes] = {}  # connections whose request line is incomplete
+    kernel_of: dict[socket.socket, int] = {}
+    conn_of: dict[int, socket.socket] = {}
+    try:
+        while os.getppid() == grader_pid:
+            readable, _, _ = select.select([listener, *pending, *kernel_of], [], [], POLL_S)
+            for sock in readable:
+                if sock is listener:
+                    conn, _ = listener.accept()
+                    pending[conn] = b""
+                    continue
+                data = sock.recv(1 << 20)
+                if sock in kernel_of:  # a kernel's client hung up (or spoke out of turn): end the kernel
+                    if not data:
+                        _kill_group(kernel_of.pop(sock))
+                        sock.close()
+                    continue
+                if not data:
+                    pending.pop(sock, None)  # a client that left before finishing its request
+                    sock.close()
+                    continue
+                pending[sock] += data
+                if b"\n" in pending[sock]:
+                    request = json.loads(pending.pop(sock).split(b"\n", 1)[0])
+                    pid = _spawn(request, listener, [*pending, *kernel_of, sock])
+                    kernel_of[sock], conn_of[pid] = pid, sock
+                    _send(sock, {"pid": pid})
+            _reap(kernel_of, conn_of)
+    finally:
+        for pid in list(conn_of):
+            _kill_group(pid)
+        listener.close()
+        try:
+            os.unlink(socket_path)
+        except OSError:
+            pass
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def _reap(kernel_of: dict[socket.socket, int], conn_of: dict[int, socket.socket]) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        conn = conn_of.pop(pid, None)
+        if conn is not None:
+            kernel_of.pop(conn, None)
+            _send(conn, {"exit": _exit_code(status)})
+            conn.close()
+
+
+def main() -> None:
+    if sys.path and sys.path[0] in ("", os.getcwd()):
+        del sys.path[0]  # the zygote's start directory must not leak into every kernel's imports
+    preload()
+    serve(sys.argv[1])
+
+
+if __name__ == "__main__":
+    main()
