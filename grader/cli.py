@@ -24,8 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Grade a Jupyter notebook submission: run it headlessly, check the graded "
         "functions against the reference, and report points with a reason for every lost point.",
     )
-    parser.add_argument("notebook", nargs="?", type=Path, help="the submission (.ipynb)")
-    parser.add_argument("-o", "--output", type=Path, metavar="REPORT.json", help="write the JSON report here (atomically)")
+    parser.add_argument("notebook", nargs="?", type=Path,
+                        help="the submission (.ipynb), or a folder of submissions to grade in bulk")
+    parser.add_argument("-o", "--output", type=Path, metavar="REPORT.json|OUTDIR",
+                        help="write the JSON report here (atomically); for a folder, the output folder")
     parser.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
     parser.add_argument("--assignment", metavar="NAME", help="assignment name when the notebook does not say (e.g. hw3)")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="where training checks run (default: auto = cuda if present)")
@@ -33,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--budget", type=float, metavar="S", help="time limit for running the whole notebook (default: the assignment's)")
     parser.add_argument("--fail-under", type=float, metavar="PERCENT", help="exit 1 when the score is below this percentage of the maximum")
     parser.add_argument("--course-dir", type=Path, metavar="DIR", help="the course folder holding assignments/ (and solutions/)")
+    parser.add_argument("--jobs", type=int, default=None, metavar="N",
+                        help="folders: submissions graded at once (default: the number of cores)")
+    parser.add_argument("--force", action="store_true", help="folders: re-grade even submissions whose report is current")
     parser.add_argument("--schema", action="store_true", help="print the JSON Schema of the report and exit")
     parser.add_argument("--version", action="version", version=f"grader {__version__}")
     return parser
@@ -71,6 +76,16 @@ def main(argv: list[str] | None = None) -> int:
         assignment=args.assignment, device=args.device, cell_timeout_s=args.timeout, probe_timeout_s=args.timeout,
         budget_s=args.budget, course_dir=args.course_dir,
     )
+    if args.notebook.is_dir():
+        if args.output is None or args.json:
+            print("grade: error: grading a folder needs -o OUTDIR (and no --json)", file=sys.stderr)
+            return EXIT_USAGE
+        if args.jobs is not None and args.jobs < 1:
+            print("grade: error: --jobs must be at least 1", file=sys.stderr)
+            return EXIT_USAGE
+        from grader.bulk_cli import run_bulk
+
+        return run_bulk(args.notebook, args.output, options, args.jobs, args.force, args.fail_under)
     report = grade_notebook(args.notebook, options)
     if args.output:
         write_report(report, args.output)

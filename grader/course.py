@@ -7,6 +7,7 @@ such a folder; nothing in the grader package names an assignment.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 from dataclasses import dataclass
@@ -64,6 +65,18 @@ class Course:
 
     def has_solution(self, name: str) -> bool:
         return self.solution_path(name).is_file()
+
+    def fingerprint(self, name: str) -> str:
+        """Changes whenever the checks or public expected outcomes of `name` change."""
+        digest = hashlib.sha256()
+        folder = self.assignment_dir(name)
+        files = [folder / "checks.py", *sorted(self.expected_dir(name).glob("*"))]
+        if self.has_solution(name):
+            files.append(self.solution_path(name))
+        for path in files:
+            if path.is_file():
+                digest.update(path.name.encode() + b"\0" + path.read_bytes())
+        return digest.hexdigest()
 
     def load(self, name: str) -> Assignment:
         checks_file = self.assignment_dir(name) / "checks.py"

@@ -79,7 +79,7 @@ async def grade_notebook_async(path: Path, options: GradeOptions = GradeOptions(
     try:
         loaded = load_notebook(path)
     except SubmissionError as exc:
-        return _failed_report(path, str(exc), started)
+        return _failed_report(path, str(exc), started, exc.sha256)
     name = identify_assignment(loaded, options.assignment)
     course = Course.locate(options.course_dir)
     if name is None:
@@ -145,6 +145,7 @@ async def grade_notebook_async(path: Path, options: GradeOptions = GradeOptions(
         device=device,
         duration_s=round(time.monotonic() - started, 3),
         grader_version=__version__,
+        checks_sha256=course.fingerprint(name),
         errors=errors,
         warnings=warnings,
         cells=run.records,

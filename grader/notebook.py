@@ -27,6 +27,10 @@ ASSIGNMENT_FROM_FILENAME = re.compile(r"(hw\d+)", re.IGNORECASE)
 class SubmissionError(Exception):
     """The submission cannot be graded at all; the message is written for the student."""
 
+    def __init__(self, message: str, sha256: str | None = None) -> None:
+        super().__init__(message)
+        self.sha256 = sha256  # set once the bytes were read, so a re-run can tell nothing changed
+
 
 @dataclass
 class LoadedNotebook:
@@ -54,14 +58,14 @@ def load_notebook(path: Path) -> LoadedNotebook:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise SubmissionError(f"{path.name} is not a notebook: it is not UTF-8 text") from None
+        raise SubmissionError(f"{path.name} is not a notebook: it is not UTF-8 text", sha) from None
     if not text.strip():
-        raise SubmissionError(f"{path.name} is empty")
+        raise SubmissionError(f"{path.name} is empty", sha)
     try:
         nb = nbformat.reads(text, as_version=4)
     except Exception as exc:  # nbformat raises JSONDecodeError, NotJSONError, KeyError, ...
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SubmissionError(f"{path.name} is not a valid Jupyter notebook ({first_line[:160]})") from None
+        raise SubmissionError(f"{path.name} is not a valid Jupyter notebook ({first_line[:160]})", sha) from None
     loaded = LoadedNotebook(path=path, sha256=sha, nb=nb)
     try:
         nbformat.validate(nb)
@@ -69,9 +73,9 @@ def load_notebook(path: Path) -> LoadedNotebook:
         # Many editors write slightly off-spec notebooks; grade them, but say so.
         loaded.warnings.append(f"notebook does not fully follow the nbformat schema: {exc.message[:160]}")
     if not nb.cells:
-        raise SubmissionError(f"{path.name} has no cells")
+        raise SubmissionError(f"{path.name} has no cells", sha)
     if not loaded.code_cells:
-        raise SubmissionError(f"{path.name} has no code cells")
+        raise SubmissionError(f"{path.name} has no code cells", sha)
     return loaded
 
 

@@ -62,6 +62,9 @@ class GradeReport(_Model):
     device: str = "cpu"
     duration_s: float = 0.0
     grader_version: str
+    checks_sha256: str | None = Field(
+        default=None, description="fingerprint of the assignment's checks and expected outcomes used"
+    )
     errors: list[str] = Field(default_factory=list, description="why points could not be awarded")
     warnings: list[str] = Field(default_factory=list)
     cells: list[CellRecord] = Field(default_factory=list)

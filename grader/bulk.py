@@ -1,0 +1,233 @@
+"""Grade a folder of submissions: one report per notebook, a CSV, a per-check summary.
+
+Every submission still runs in a fresh kernel of its own; what is shared is the cost of
+starting Python and importing torch, paid once by a zygote that forks the kernels. Reports are
+written atomically as each submission finishes, so an interrupted run keeps everything done so
+far, and a re-run skips submissions whose report is current (same content, assignment, checks
+and grader version).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import functools
+import hashlib
+import importlib
+import io
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from grader import __version__
+from grader.course import Course
+from grader.grade import GradeOptions, grade_notebook_async
+from grader.notebook import identify_assignment, load_notebook, SubmissionError
+from grader.report import GradeReport, Submission, read_report, write_atomic, write_report
+from grader.zygote.client import Zygote
+
+CSV_FIELDS = ["submission", "assignment", "score", "max_score", "percent", "status", "reason", "report"]
+
+
+@dataclass
+class Item:
+    path: Path
+    relative: Path
+    report_path: Path
+
+
+@dataclass
+class BulkResult:
+    items: list[Item]
+    graded: list[Item] = field(default_factory=list)
+    skipped: list[Item] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def find_submissions(root: Path, out_dir: Path) -> list[Item]:
+    root, out_dir = root.resolve(), out_dir.resolve()
+    items = []
+    for path in sorted(root.rglob("*.ipynb")):
+        if ".ipynb_checkpoints" in path.parts or out_dir in path.resolve().parents:
+            continue
+        relative = path.relative_to(root)
+        items.append(Item(path, relative, out_dir / relative.with_suffix(".json")))
+    return items
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def is_current(item: Item, fingerprint: Callable[[str], str], assignment_override: str | None) -> bool:
+    """A report is current when nothing that decides its grade has changed since it was written."""
+    try:
+        report = read_report(item.report_path)
+    except Exception:
+        return False
+    if report.grader_version != __version__ or report.submission.sha256 != _sha256(item.path):
+        return False
+    try:
+        name = identify_assignment(load_notebook(item.path), assignment_override)
+    except SubmissionError:
+        return report.status == "error"
+    if name != report.assignment:
+        return False
+    return name is None or report.checks_sha256 == fingerprint(name)
+
+
+def _crash_report(item: Item, exc: BaseException) -> GradeReport:
+    """A grader bug while grading one submission: recorded as that submission's error, batch goes on."""
+    return GradeReport(
+        assignment=None, score=0, max_score=0, status="error",
+        submission=Submission(path=str(item.path), sha256=_sha256(item.path)), grader_version=__version__,
+        errors=[f"internal grader error ({type(exc).__name__}: {str(exc)[:200]}); tell your instructor"],
+    )
+
+
+def kernel_threads(jobs: int) -> int:
+    return max(1, (os.cpu_count() or 1) // max(1, jobs))
+
+
+def zygote_environment(jobs: int) -> dict[str, str]:
+    threads = str(kernel_threads(jobs))
+    # Read by torch/OpenMP at import, so they must be right in the zygote itself: jobs x threads
+    # above the core count makes OpenMP's spinning threads fight and everything slows down.
+    return dict(os.environ) | {
+        "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg",
+    }
+
+
+async def grade_folder(
+    root: Path,
+    out_dir: Path,
+    options: GradeOptions,
+    jobs: int = 2,
+    force: bool = False,
+    on_start: Callable[[int], None] = lambda total: None,
+    on_done: Callable[[Item, GradeReport | None], None] = lambda item, report: None,
+) -> BulkResult:
+    course = Course.locate(options.course_dir)
+    fingerprint = functools.lru_cache(maxsize=None)(course.fingerprint)
+    items = find_submissions(root, out_dir)
+    result = BulkResult(items)
+    todo = []
+    for item in items:
+        if not force and is_current(item, fingerprint, options.assignment):
+            result.skipped.append(item)
+        else:
+            todo.append(item)
+    on_start(len(todo))
+    for item in result.skipped:
+        on_done(item, None)
+    if not todo:
+        return result
+    with tempfile.TemporaryDirectory(prefix="grader-bulk-") as tmp:
+        zygote = Zygote(Path(tmp), zygote_environment(jobs))
+        # Start the fork server and import torch for the reference solutions at the same time.
+        await asyncio.gather(asyncio.to_thread(zygote.start), asyncio.to_thread(importlib.import_module, "torch"))
+        try:
+            sem = asyncio.Semaphore(jobs)
+            shared = replace(options, zygote=zygote)
+
+            async def grade_one(item: Item) -> None:
+                async with sem:
+                    try:
+                        report = await grade_notebook_async(item.path, shared)
+                    except Exception as exc:
+                        report = _crash_report(item, exc)
+                    report.submission.path = str(item.relative)
+                    write_report(report, item.report_path)
+                    result.graded.append(item)
+                    on_done(item, report)
+
+            await asyncio.gather(*(grade_one(item) for item in todo))
+        except asyncio.CancelledError:
+            result.interrupted = True
+        finally:
+            await asyncio.to_thread(zygote.stop)
+    return result
+
+
+@dataclass
+class Row:
+    submission: str
+    assignment: str
+    score: float
+    max_score: float
+    percent: float
+    status: str
+    reason: str
+    report: str
+
+
+def collect_rows(items: list[Item], out_dir: Path) -> tuple[list[Row], dict[str, GradeReport]]:
+    rows, reports = [], {}
+    for item in items:
+        try:
+            report = read_report(item.report_path)
+        except Exception:
+            rows.append(Row(str(item.relative), "", 0, 0, 0, "not graded", "no report (interrupted?)", ""))
+            continue
+        reports[str(item.relative)] = report
+        reason = report.errors[0] if report.errors else ""
+        rows.append(Row(str(item.relative), report.assignment or "", report.score, report.max_score,
+                        report.percent, report.status, reason, str(item.report_path.relative_to(out_dir))))
+    return rows, reports
+
+
+def write_csv(rows: list[Row], path: Path) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row.__dict__)
+    write_atomic(path, buffer.getvalue())
+
+
+@dataclass
+class CheckSummary:
+    assignment: str
+    name: str
+    attempts: int = 0
+    passed: int = 0
+    points: float = 0.0
+    max_points: float = 0.0
+
+    @property
+    def pass_rate(self) -> float:
+        return self.passed / self.attempts if self.attempts else 0.0
+
+    @property
+    def mean_points(self) -> float:
+        return self.points / self.attempts if self.attempts else 0.0
+
+
+def summarize(reports: dict[str, GradeReport]) -> list[CheckSummary]:
+    table: dict[tuple[str, str], CheckSummary] = {}
+    for report in reports.values():
+        for test in report.tests:
+            key = (report.assignment or "", test.name)
+            entry = table.setdefault(key, CheckSummary(key[0], test.name, max_points=test.max_score))
+            entry.attempts += 1
+            entry.passed += test.status == "passed"
+            entry.points += test.score
+    return list(table.values())
+
+
+def summary_markdown(summary: list[CheckSummary], rows: list[Row]) -> str:
+    graded = [r for r in rows if r.status == "graded"]
+    lines = [
+        "# Grading summary", "",
+        f"{len(rows)} submissions: {len(graded)} graded, {len(rows) - len(graded)} could not be graded.", "",
+        "| assignment | check | pass rate | mean points |", "|---|---|---:|---:|",
+    ]
+    for entry in summary:
+        lines.append(f"| {entry.assignment} | {entry.name} | {entry.pass_rate:.0%} "
+                     f"| {entry.mean_points:.2f} / {entry.max_points:g} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,83 @@
+"""The terminal side of bulk grading: progress bar, Ctrl-C, grades.csv, the per-check summary."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from grader.bulk import collect_rows, grade_folder, summarize, summary_markdown, write_csv
+from grader.grade import GradeOptions
+from grader.report import write_atomic
+
+EXIT_INTERRUPTED = 130
+
+
+def run_bulk(root: Path, out_dir: Path, options: GradeOptions, jobs: int | None, force: bool,
+             fail_under: float | None) -> int:
+    console = Console(stderr=True, highlight=False)
+    jobs = jobs or os.cpu_count() or 1
+    progress = Progress(
+        TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[last]}"),
+        console=console, transient=False,
+    )
+    state: dict = {}
+
+    def on_start(total: int) -> None:
+        state["task"] = progress.add_task("grading", total=total, last="")
+
+    def on_done(item, report) -> None:
+        if report is not None:
+            progress.update(state["task"], advance=1, last=f"{item.relative}: {report.score:g}/{report.max_score:g}")
+
+    async def main() -> object:
+        task = asyncio.ensure_future(grade_folder(root, out_dir, options, jobs, force, on_start, on_done))
+        loop = asyncio.get_running_loop()
+        # Ctrl-C cancels the batch; reports already written stay, grades.csv is still written.
+        loop.add_signal_handler(signal.SIGINT, task.cancel)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            return None
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+
+    with progress:
+        result = asyncio.run(main())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    from grader.bulk import find_submissions
+
+    items = result.items if result is not None else find_submissions(root, out_dir)
+    rows, reports = collect_rows(items, out_dir)
+    write_csv(rows, out_dir / "grades.csv")
+    summary = summarize(reports)
+    write_atomic(out_dir / "summary.md", summary_markdown(summary, rows))
+    _print_summary(Console(highlight=False), summary, rows, result, out_dir)
+    if result is None or result.interrupted:
+        console.print("[yellow]interrupted: reports written so far are kept; run again to finish[/]")
+        return EXIT_INTERRUPTED
+    if fail_under is not None and any(r.percent < fail_under for r in rows):
+        return 1
+    return 0
+
+
+def _print_summary(console: Console, summary, rows, result, out_dir: Path) -> None:
+    table = Table(title="checks across submissions", title_justify="left")
+    for column, justify in (("assignment", "left"), ("check", "left"), ("pass rate", "right"), ("mean points", "right")):
+        table.add_column(column, justify=justify)
+    for entry in summary:
+        table.add_row(entry.assignment, entry.name, f"{entry.pass_rate:.0%}", f"{entry.mean_points:.2f}/{entry.max_points:g}")
+    console.print(table)
+    bad = [r for r in rows if r.status != "graded"]
+    for row in bad:
+        console.print(f"[red]✗ {row.submission}[/]: {row.reason}")
+    graded = len(result.graded) if result else 0
+    skipped = len(result.skipped) if result else 0
+    console.print(f"{len(rows)} submissions: {graded} graded now, {skipped} already current, {len(bad)} could not be graded")
+    console.print(f"wrote {out_dir / 'grades.csv'} and {out_dir / 'summary.md'}")
