@@ -1,0 +1,119 @@
+"""Bulk grading: every notebook a row, same scores as alone, skip what is current, survive Ctrl-C."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader.cli import main
+from grader.report import read_report
+from tests.helpers import ROOT, grade, solution, stub, with_cells, write
+
+MISTAKE = {"accuracy": "def accuracy(y_hat, y):\n    return (y_hat.argmax(dim=1) == y).float().mean().item()"}
+
+
+def make_class(folder: Path) -> dict[str, nbformat.NotebookNode]:
+    notebooks = {
+        # graded first (sorted order); patches torch for good in its own kernel, which must not
+        # leak into the kernels forked after it from the same zygote
+        "aaron/hw3.ipynb": with_cells(solution("hw3"), prepend=["import torch\ntorch.exp = lambda x: x * 0"]),
+        "alice/hw3.ipynb": with_cells(solution("hw3"), append=["student = 'alice'"]),
+        "bob/hw3.ipynb": with_cells(solution("hw3"), replace=MISTAKE),
+        "carol/hw3.ipynb": stub("hw3"),
+        "zed/hw3.ipynb": with_cells(solution("hw3"), append=["student = 'zed'"]),
+        "erin/hw3.ipynb": with_cells(solution("hw3"), replace={"cross_entropy": "import os\ndef cross_entropy(y_hat, y):\n    os._exit(1)"}),
+    }
+    for relative, nb in notebooks.items():
+        write(nb, folder / relative)
+    (folder / "frank").mkdir()
+    (folder / "frank" / "hw3.ipynb").write_text("{ not json")
+    return notebooks
+
+
+def rows(out: Path) -> dict[str, dict]:
+    with open(out / "grades.csv", newline="") as fh:
+        return {row["submission"]: row for row in csv.DictReader(fh)}
+
+
+def test_a_class_is_graded_once_and_then_skipped(tmp_path):
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    make_class(subs)
+    assert main([str(subs), "-o", str(out), "--jobs", "2"]) == 0
+    table = rows(out)
+    assert set(table) == {"aaron/hw3.ipynb", "alice/hw3.ipynb", "bob/hw3.ipynb", "carol/hw3.ipynb",
+                          "erin/hw3.ipynb", "frank/hw3.ipynb", "zed/hw3.ipynb"}
+    assert float(table["aaron/hw3.ipynb"]["score"]) < 18  # his own patch breaks his own softmax
+    assert float(table["alice/hw3.ipynb"]["score"]) == 18
+    assert float(table["zed/hw3.ipynb"]["score"]) == 18
+    assert float(table["carol/hw3.ipynb"]["score"]) == 0
+    assert table["frank/hw3.ipynb"]["status"] == "error" and "not a valid Jupyter notebook" in table["frank/hw3.ipynb"]["reason"]
+    erin = read_report(out / "erin" / "hw3.json")
+    assert {t.name for t in erin.tests if t.score < t.max_score} == {
+        "cross_entropy: per-example loss", "cross_entropy: random batches",
+        "end to end: trained model reaches 0.85 held-out accuracy"}
+    summary = (out / "summary.md").read_text()
+    assert "| hw3 | softmax: rows sum to 1 |" in summary
+
+    # Same scores as grading alone, without the fork server.
+    alone = grade(subs / "bob" / "hw3.ipynb", tmp_path)
+    bulk = read_report(out / "bob" / "hw3.json")
+    assert [(t.name, t.score) for t in bulk.tests] == [(t.name, t.score) for t in alone.tests]
+
+    # A re-run touches nothing; a changed notebook is the only one graded again.
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.json")}
+    assert main([str(subs), "-o", str(out)]) == 0
+    assert stamps == {p: p.stat().st_mtime_ns for p in out.rglob("*.json")}
+    write(with_cells(solution("hw3"), append=["student = 'alice, resubmitted'"]), subs / "alice" / "hw3.ipynb")
+    assert main([str(subs), "-o", str(out)]) == 0
+    changed = {p for p, t in stamps.items() if p.stat().st_mtime_ns != t}
+    assert changed == {out / "alice" / "hw3.json"}
+
+
+def test_force_regrades_everything(tmp_path):
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    write(stub("hw3"), subs / "a_hw3.ipynb")
+    (subs / "b_hw3.ipynb").write_text("")
+    assert main([str(subs), "-o", str(out)]) == 0
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.json")}
+    time.sleep(0.01)
+    assert main([str(subs), "-o", str(out), "--force"]) == 0
+    assert all(p.stat().st_mtime_ns != t for p, t in stamps.items())
+
+
+def test_ctrl_c_keeps_finished_reports(tmp_path):
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    for i in range(6):
+        write(with_cells(solution("hw3"), append=[f"student = {i}"]), subs / f"s{i}_hw3.ipynb")
+    process = subprocess.Popen([sys.executable, "-m", "grader.cli", str(subs), "-o", str(out), "--jobs", "1"],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr.decode()[-2000:]
+    finished = list(out.glob("*.json"))
+    assert 1 <= len(finished) < 6
+    for path in finished:
+        assert read_report(path).score == 18
+    table = rows(out)
+    assert len(table) == 6 and sum(r["status"] == "not graded" for r in table.values()) == 6 - len(finished)
+    assert not _kernels_of(process.pid)
+
+
+def _kernels_of(pid: int) -> list[str]:
+    result = subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True)
+    return [line for line in result.stdout.splitlines() if "grader.zygote" in line or "ipykernel" in line and str(pid) in line]
+
+
+def test_folder_needs_an_output_directory(tmp_path):
+    assert main([str(tmp_path)]) == 2
+    assert main([str(tmp_path), "-o", str(tmp_path / "o"), "--jobs", "0"]) == 2
