@@ -57,7 +57,11 @@ def run_bulk(root: Path, out_dir: Path, options: GradeOptions, jobs: int | None,
     rows, reports = collect_rows(items, out_dir)
     write_csv(rows, out_dir / "grades.csv")
     summary = summarize(reports)
-    write_atomic(out_dir / "summary.md", summary_markdown(summary, rows))
+    markdown = summary_markdown(summary, rows)
+    write_atomic(out_dir / "summary.md", markdown)
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as fh:
+            fh.write(markdown)
     _print_summary(Console(highlight=False), summary, rows, result, out_dir)
     if result is None or result.interrupted:
         console.print("[yellow]interrupted: reports written so far are kept; run again to finish[/]")

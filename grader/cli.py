@@ -35,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--budget", type=float, metavar="S", help="time limit for running the whole notebook (default: the assignment's)")
     parser.add_argument("--fail-under", type=float, metavar="PERCENT", help="exit 1 when the score is below this percentage of the maximum")
     parser.add_argument("--course-dir", type=Path, metavar="DIR", help="the course folder holding assignments/ (and solutions/)")
+    parser.add_argument("--junit", type=Path, metavar="PATH", help="also write JUnit XML (one testcase per check)")
+    parser.add_argument("--gradescope", type=Path, metavar="PATH", help="also write Gradescope's results.json")
+    parser.add_argument("--prairielearn", type=Path, metavar="PATH", help="also write PrairieLearn's results.json")
+    parser.add_argument("--github-classroom", action="store_true",
+                        help="append GitHub Classroom's `result=` line to $GITHUB_OUTPUT (printed when unset)")
     parser.add_argument("--jobs", type=int, default=None, metavar="N",
                         help="folders: submissions graded at once (default: the number of cores)")
     parser.add_argument("--force", action="store_true", help="folders: re-grade even submissions whose report is current")
@@ -89,6 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     report = grade_notebook(args.notebook, options)
     if args.output:
         write_report(report, args.output)
+    from grader.export.write import ExportTargets, write_exports
+
+    targets = ExportTargets(args.junit, args.gradescope, args.prairielearn, args.github_classroom)
+    for line in write_exports(report, targets):
+        print(line, file=sys.stderr)  # stdout may be carrying the JSON report
     if args.json:
         print(report.model_dump_json(indent=2))
     else:
