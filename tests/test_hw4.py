@@ -1,0 +1,112 @@
+"""hw4 graded end to end: the solution, the stub, and each typical mistake of assignments.md.
+
+The solution is graded in a fresh kernel (the path a student's `grade hw4.ipynb` takes); the
+stub and the mistakes are forked from one pre-imported kernel server, as bulk grading does, to
+keep the suite fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from grader.bulk import zygote_environment
+from grader.zygote.client import Zygote
+from tests.helpers import by_name, grade, lost, solution, stub, with_cells
+
+CENTERED = {"CenteredLayer: subtracts the mean of all elements of a matrix", "CenteredLayer: random 3-D inputs"}
+REGISTERED = "MyDense: weight and bias are registered nn.Parameters"
+SHAPES = "MyDense: weight is (in_units, units), bias is (units,)"
+OUTPUT = "MyDense: output with the reference weights"
+GRADIENTS = "MyDense: gradients reach weight and bias"
+DENSE_HIDDEN = "MyDense: random sizes"
+SEQ_PARAMETERS = "MySequential: its modules' parameters appear in parameters()"
+
+
+@pytest.fixture(scope="module")
+def zygote(tmp_path_factory):
+    with Zygote(Path(tmp_path_factory.mktemp("zygote")), zygote_environment(1)) as server:
+        yield server
+
+
+def test_solution_gets_full_marks(tmp_path):
+    report = grade(solution("hw4"), tmp_path)
+    assert report.status == "graded"
+    assert report.score == report.max_score == 17, [(t.name, t.message) for t in report.tests if t.status != "passed"]
+    assert {t.name for t in report.tests if t.hidden} == {"CenteredLayer: random 3-D inputs", DENSE_HIDDEN,
+                                                        "MySequential: random stacks of layers"}
+    assert all(c.status == "ok" for c in report.cells)
+
+
+def test_stub_gets_zero_without_crashing(tmp_path, zygote):
+    report = grade(stub("hw4"), tmp_path, zygote=zygote)
+    assert report.status == "graded" and report.score == 0 and report.errors == []
+    assert all("not implemented yet" in t.message for t in report.tests), [t.message for t in report.tests]
+
+
+DENSE = """\
+class MyDense(nn.Module):
+    def __init__(self, units, in_units):
+        super().__init__()
+        self.weight = {weight}
+        self.bias = {bias}
+
+    def forward(self, X):
+        return {forward}
+"""
+
+
+def dense(weight="nn.Parameter(torch.randn(in_units, units))", bias="nn.Parameter(torch.randn(units))",
+          forward="F.relu(X @ self.weight + self.bias)") -> dict[str, str]:
+    return {"MyDense": DENSE.format(weight=weight, bias=bias, forward=forward)}
+
+
+# (id, replaced cells, checks that must lose points, a phrase the student must read)
+MISTAKES = [
+    ("MyDense with unregistered tensors",
+     dense(weight="torch.randn(in_units, units)", bias="torch.randn(units)"),
+     {REGISTERED, GRADIENTS}, "not an nn.Parameter"),
+    ("MyDense with the weight shape swapped",
+     dense(weight="nn.Parameter(torch.randn(units, in_units))", forward="F.relu(X @ self.weight.T + self.bias)"),
+     {SHAPES, OUTPUT, DENSE_HIDDEN}, "(units, in_units)"),
+    ("MyDense without relu",
+     dense(forward="X @ self.weight + self.bias"),
+     {OUTPUT, DENSE_HIDDEN}, "ReLU"),
+    ("MyDense computing with .data (the book's MXNet-era code)",
+     dense(forward="F.relu(torch.matmul(X, self.weight.data) + self.bias.data)"),
+     {GRADIENTS}, ".data"),
+    ("CenteredLayer with the mean over one dimension",
+     {"CenteredLayer": "class CenteredLayer(nn.Module):\n"
+                       "    def forward(self, X):\n        return X - X.mean(dim=0)"},
+     CENTERED, "mean over dimension 0 only"),
+    ("CenteredLayer with the mean of each row",
+     {"CenteredLayer": "class CenteredLayer(nn.Module):\n"
+                       "    def forward(self, X):\n        return X - X.mean(dim=-1, keepdim=True)"},
+     CENTERED, "mean of all elements"),
+    ("MySequential keeping its modules in a plain list",
+     {"MySequential": "class MySequential(nn.Module):\n"
+                      "    def __init__(self, *modules):\n        super().__init__()\n"
+                      "        self.layers = list(modules)\n\n"
+                      "    def forward(self, X):\n        for layer in self.layers:\n            X = layer(X)\n"
+                      "        return X"},
+     {SEQ_PARAMETERS}, "plain Python list"),
+]
+
+
+@pytest.mark.parametrize("replace,must_lose,phrase", [m[1:] for m in MISTAKES], ids=[m[0] for m in MISTAKES])
+def test_typical_mistake_loses_exactly_its_checks(tmp_path, zygote, replace, must_lose, phrase):
+    report = grade(with_cells(solution("hw4"), replace=replace), tmp_path, zygote=zygote)
+    assert report.status == "graded"
+    assert lost(report) == must_lose, [(t.name, t.message) for t in report.tests if t.score < t.max_score]
+    messages = " ".join(by_name(report)[name].message for name in must_lose)
+    assert phrase in messages, messages
+
+
+def test_modules_are_built_with_keyword_arguments(tmp_path, zygote):
+    """A learner who orders MyDense's parameters like the book's MyLinear(in_units, units) loses nothing."""
+    swapped = dense().copy()
+    swapped["MyDense"] = swapped["MyDense"].replace("def __init__(self, units, in_units)",
+                                                    "def __init__(self, in_units, units)")
+    report = grade(with_cells(solution("hw4"), replace=swapped), tmp_path, zygote=zygote)
+    assert report.score == report.max_score, [(t.name, t.message) for t in report.tests if t.status != "passed"]
