@@ -17,7 +17,7 @@ import importlib
 import io
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -81,7 +81,7 @@ def is_current(item: Item, fingerprint: Callable[[str], str], assignment_overrid
     return name is None or report.checks_sha256 == fingerprint(name)
 
 
-def _crash_report(item: Item, exc: BaseException) -> GradeReport:
+def crash_report(item: Item, exc: BaseException) -> GradeReport:
     """A grader bug while grading one submission: recorded as that submission's error, batch goes on."""
     return GradeReport(
         assignment=None, score=0, max_score=0, status="error",
@@ -103,15 +103,46 @@ def zygote_environment(jobs: int) -> dict[str, str]:
     }
 
 
+Runner = Callable[[list[Item], GradeOptions, Callable[[Item, GradeReport], None]], Awaitable[None]]
+
+
+def local_runner(jobs: int) -> Runner:
+    """Grade on this machine: one zygote, `jobs` submissions at a time."""
+
+    async def run(todo: list[Item], options: GradeOptions, finish: Callable[[Item, GradeReport], None]) -> None:
+        with tempfile.TemporaryDirectory(prefix="grader-bulk-") as tmp:
+            zygote = Zygote(Path(tmp), zygote_environment(jobs))
+            # Start the fork server and import torch for the reference solutions at the same time.
+            await asyncio.gather(asyncio.to_thread(zygote.start), asyncio.to_thread(importlib.import_module, "torch"))
+            try:
+                sem = asyncio.Semaphore(jobs)
+                shared = replace(options, zygote=zygote)
+
+                async def grade_one(item: Item) -> None:
+                    async with sem:
+                        try:
+                            report = await grade_notebook_async(item.path, shared)
+                        except Exception as exc:
+                            report = crash_report(item, exc)
+                        finish(item, report)
+
+                await asyncio.gather(*(grade_one(item) for item in todo))
+            finally:
+                await asyncio.to_thread(zygote.stop)
+
+    return run
+
+
 async def grade_folder(
     root: Path,
     out_dir: Path,
     options: GradeOptions,
-    jobs: int = 2,
+    runner: Runner,
     force: bool = False,
     on_start: Callable[[int], None] = lambda total: None,
     on_done: Callable[[Item, GradeReport | None], None] = lambda item, report: None,
 ) -> BulkResult:
+    """Grade what is not current yet with `runner`; this process writes every report."""
     course = Course.locate(options.course_dir)
     fingerprint = functools.lru_cache(maxsize=None)(course.fingerprint)
     items = find_submissions(root, out_dir)
@@ -125,32 +156,18 @@ async def grade_folder(
     on_start(len(todo))
     for item in result.skipped:
         on_done(item, None)
-    if not todo:
-        return result
-    with tempfile.TemporaryDirectory(prefix="grader-bulk-") as tmp:
-        zygote = Zygote(Path(tmp), zygote_environment(jobs))
-        # Start the fork server and import torch for the reference solutions at the same time.
-        await asyncio.gather(asyncio.to_thread(zygote.start), asyncio.to_thread(importlib.import_module, "torch"))
+
+    def finish(item: Item, report: GradeReport) -> None:
+        report.submission.path = str(item.relative)
+        write_report(report, item.report_path)
+        result.graded.append(item)
+        on_done(item, report)
+
+    if todo:
         try:
-            sem = asyncio.Semaphore(jobs)
-            shared = replace(options, zygote=zygote)
-
-            async def grade_one(item: Item) -> None:
-                async with sem:
-                    try:
-                        report = await grade_notebook_async(item.path, shared)
-                    except Exception as exc:
-                        report = _crash_report(item, exc)
-                    report.submission.path = str(item.relative)
-                    write_report(report, item.report_path)
-                    result.graded.append(item)
-                    on_done(item, report)
-
-            await asyncio.gather(*(grade_one(item) for item in todo))
+            await runner(todo, options, finish)
         except asyncio.CancelledError:
             result.interrupted = True
-        finally:
-            await asyncio.to_thread(zygote.stop)
     return result
 
 

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from grader.bulk import collect_rows, grade_folder, summarize, summary_markdown, write_csv
+from grader.bulk import collect_rows, grade_folder, local_runner, summarize, summary_markdown, write_csv
 from grader.grade import GradeOptions
 from grader.report import write_atomic
 
@@ -19,9 +19,14 @@ EXIT_INTERRUPTED = 130
 
 
 def run_bulk(root: Path, out_dir: Path, options: GradeOptions, jobs: int | None, force: bool,
-             fail_under: float | None) -> int:
+             fail_under: float | None, cluster: str | None = None) -> int:
     console = Console(stderr=True, highlight=False)
-    jobs = jobs or os.cpu_count() or 1
+    if cluster:
+        from grader.cluster import dask_runner
+
+        runner = dask_runner(cluster)
+    else:
+        runner = local_runner(jobs or os.cpu_count() or 1)
     progress = Progress(
         TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[last]}"),
@@ -37,7 +42,7 @@ def run_bulk(root: Path, out_dir: Path, options: GradeOptions, jobs: int | None,
             progress.update(state["task"], advance=1, last=f"{item.relative}: {report.score:g}/{report.max_score:g}")
 
     async def main() -> object:
-        task = asyncio.ensure_future(grade_folder(root, out_dir, options, jobs, force, on_start, on_done))
+        task = asyncio.ensure_future(grade_folder(root, out_dir, options, runner, force, on_start, on_done))
         loop = asyncio.get_running_loop()
         # Ctrl-C cancels the batch; reports already written stay, grades.csv is still written.
         loop.add_signal_handler(signal.SIGINT, task.cancel)

@@ -1,6 +1,7 @@
 """`grade`: the command students, CI jobs and instructors type.
 
-Exit status: 0 a report was produced; 1 `--fail-under` was not met; 2 usage error.
+Exit status: 0 a report was produced; 1 `--fail-under` was not met (or, with `--check-sandbox`,
+a protection is missing); 2 usage error.
 """
 
 from __future__ import annotations
@@ -43,7 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--jobs", type=int, default=None, metavar="N",
                         help="folders: submissions graded at once (default: the number of cores)")
     parser.add_argument("--force", action="store_true", help="folders: re-grade even submissions whose report is current")
+    parser.add_argument("--cluster", metavar="ADDRESS",
+                        help="folders: grade on a Dask cluster (e.g. tcp://scheduler:8786) instead of this machine")
     parser.add_argument("--schema", action="store_true", help="print the JSON Schema of the report and exit")
+    parser.add_argument("--check-sandbox", action="store_true",
+                        help="print which sandbox protections are active on this machine; exit 1 if any is missing")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="run the notebook without the sandbox (trusted notebooks only; the report says so)")
     parser.add_argument("--version", action="version", version=f"grader {__version__}")
     return parser
 
@@ -56,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
 
         print(json.dumps(report_schema(), indent=2))
         return EXIT_OK
+    if args.check_sandbox:
+        from grader.sandbox.check import main as check_sandbox
+
+        return check_sandbox()
     if args.notebook is None:
         parser.print_usage(sys.stderr)
         print("grade: error: a notebook to grade is required (or --schema)", file=sys.stderr)
@@ -68,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         print("grade: error: --fail-under is a percentage between 0 and 100", file=sys.stderr)
         return EXIT_USAGE
     try:
-        resolve_device(args.device)
+        if not args.cluster:  # on a cluster, the workers' devices count, not this machine's
+            resolve_device(args.device)
     except DeviceUnavailable as exc:
         print(f"grade: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -79,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 
     options = GradeOptions(
         assignment=args.assignment, device=args.device, cell_timeout_s=args.timeout, probe_timeout_s=args.timeout,
-        budget_s=args.budget, course_dir=args.course_dir,
+        budget_s=args.budget, course_dir=args.course_dir, sandbox=not args.no_sandbox,
     )
     if args.notebook.is_dir():
         if args.output is None or args.json:
@@ -90,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USAGE
         from grader.bulk_cli import run_bulk
 
-        return run_bulk(args.notebook, args.output, options, args.jobs, args.force, args.fail_under)
+        return run_bulk(args.notebook, args.output, options, args.jobs, args.force, args.fail_under, args.cluster)
     report = grade_notebook(args.notebook, options)
     if args.output:
         write_report(report, args.output)
