@@ -16,6 +16,7 @@ import json
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 
+from grader.sandbox.output import CappedNotebookClient
 from grader.zygote.client import Zygote, ZygoteProvisioner
 
 KERNEL_NAME = "grader-python"
@@ -88,9 +90,11 @@ class KernelSession:
         env: dict[str, str],
         startup_timeout: float = STARTUP_TIMEOUT_S,
         zygote: Zygote | None = None,
+        on_stop: Callable[[], None] | None = None,
     ) -> None:
         self.workdir = workdir
         self.zygote = zygote
+        self.on_stop = on_stop  # e.g. the sandbox killing whatever the kernel left behind
         self.kernel_dirs = kernel_dirs
         self.env = env
         self.startup_timeout = startup_timeout
@@ -130,7 +134,7 @@ class KernelSession:
             km.provisioner = provisioner
         # The notebook handed to nbclient is a scratch one: cells are executed one at a time
         # through `run_cell`, so the student's notebook object is never mutated here.
-        client = NotebookClient(
+        client = CappedNotebookClient(  # a NotebookClient that keeps at most ~1 MB of output per cell
             nbformat.v4.new_notebook(),
             km=km,
             kernel_name=KERNEL_NAME,
@@ -173,6 +177,8 @@ class KernelSession:
                 await asyncio.wait_for(km.shutdown_kernel(now=True), timeout=15)
         finally:
             await stack.aclose()
+            if self.on_stop is not None:
+                self.on_stop()
 
     async def restart(self) -> None:
         self.restarts += 1

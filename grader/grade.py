@@ -23,6 +23,7 @@ from grader.notebook import SubmissionError, cell_marks, identify_assignment, lo
 from grader.probe import ProbeOutcome, ProbeResultError, read_result
 from grader.reference import start_reference
 from grader.report import CheckResult, GradeReport, Submission
+from grader.sandbox.session import KernelSandbox
 from grader.scoring import Context, score_check
 from grader.student_kernel import CellPlan, StudentRun
 from grader.zygote.client import Zygote
@@ -37,6 +38,7 @@ class GradeOptions:
     budget_s: float | None = None
     course_dir: Path | None = None
     zygote: Zygote | None = None  # bulk grading: fork kernels from a pre-imported server
+    sandbox: bool = True  # False (--no-sandbox): the kernel runs with the grader's own rights
 
 
 def _failed_report(path: Path, message: str, started: float, sha: str | None = None,
@@ -101,10 +103,17 @@ async def grade_notebook_async(path: Path, options: GradeOptions = GradeOptions(
     with ThreadPoolExecutor(max_workers=1) as pool, tempfile.TemporaryDirectory(prefix="grader-") as tmp:
         reference = start_reference(pool, course.solution_path(name), hidden, inputs, seed) if have_reference else None
         scratch = Path(tmp) / "work"
-        io_dir = scratch / ".grader"
-        io_dir.mkdir(parents=True)
-        session = KernelSession(scratch, write_kernelspec(Path(tmp) / "jupyter"), kernel_environment(scratch),
-                                zygote=options.zygote)
+        # Probe files live outside the scratch dir, so the student's code cannot swap the directory
+        # itself for a symlink (files inside it are written and read with safe_io).
+        io_dir = Path(tmp) / "probe-io"
+        io_dir.mkdir()
+        scratch.mkdir()
+        budget = options.budget_s or assignment.notebook_budget_s
+        sandbox = KernelSandbox(Path(tmp), scratch, enabled=options.sandbox, cuda=device.startswith("cuda"),
+                                cpu_s=max(1800, int(3 * budget)), extra_write=[str(io_dir)])
+        session = KernelSession(scratch, write_kernelspec(Path(tmp) / "jupyter", sandbox.kernel_argv()),
+                                sandbox.environment(kernel_environment(scratch)), zygote=options.zygote,
+                                on_stop=sandbox.kill_all)
         cell_timeout = options.cell_timeout_s or assignment.cell_timeout_s
         run = StudentRun(session, io_dir, cell_timeout, options.budget_s or assignment.notebook_budget_s,
                          probe_timeout_s=options.probe_timeout_s)
@@ -117,6 +126,9 @@ async def grade_notebook_async(path: Path, options: GradeOptions = GradeOptions(
                     outcomes[probe.name] = await run.run_probe(probe, inputs[probe.name], probe.seed(seed))
         except Exception as exc:  # the kernel could not even start: report it, keep what ran
             errors.append(f"the notebook's kernel failed: {type(exc).__name__}: {str(exc)[:200]}")
+        finally:
+            warnings.extend(sandbox.warnings())
+            sandbox.close()
         expected = load_expected(course, assignment)
         if reference is not None:
             try:

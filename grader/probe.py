@@ -16,10 +16,10 @@ from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError
-from safetensors import safe_open
-from safetensors.numpy import save_file
+from safetensors.numpy import load, save
 
 from grader import probe_runtime
+from grader.sandbox import safe_io
 
 MAX_RESULT_BYTES = 256 * 1024 * 1024
 RUNTIME_SOURCE = inspect.getsource(probe_runtime)
@@ -82,7 +82,8 @@ class ProbeResultError(Exception):
 def write_inputs(path: Path, inputs: dict[str, Any]) -> None:
     arrays = {k: np.ascontiguousarray(v) for k, v in inputs.items() if isinstance(v, np.ndarray)}
     scalars = {k: v for k, v in inputs.items() if not isinstance(v, np.ndarray)}
-    save_file(arrays, str(path), metadata={"json": json.dumps(scalars)})
+    # Via a temporary file and a rename: a symlink planted at `path` is replaced, not followed.
+    safe_io.write_bytes(path, save(arrays, metadata={"json": json.dumps(scalars)}))
 
 
 def probe_source(fn: Any, helpers: tuple[Any, ...] = ()) -> str:
@@ -134,15 +135,24 @@ def _decode(value: Any, arrays: dict[str, np.ndarray]) -> Any:
     raise ProbeResultError("unknown value encoding")
 
 
+def _safetensors_metadata(data: bytes) -> dict[str, str] | None:
+    """The `__metadata__` of a safetensors file held in memory (an 8-byte length, then JSON)."""
+    size = int.from_bytes(data[:8], "little")
+    if len(data) < 8 or size > len(data) - 8:
+        raise ValueError("not a safetensors file")
+    return json.loads(data[8:8 + size]).get("__metadata__")
+
+
 def read_result(path: Path) -> ProbeOutcome:
-    if not path.is_file():
-        raise ProbeResultError("the probe wrote no result")
-    if path.stat().st_size > MAX_RESULT_BYTES:
-        raise ProbeResultError(f"the probe's result is larger than {MAX_RESULT_BYTES >> 20} MB")
+    try:  # never through a symlink, never a FIFO or device, never more than the bound
+        data = safe_io.read_bytes(path, MAX_RESULT_BYTES)
+    except FileNotFoundError:
+        raise ProbeResultError("the probe wrote no result") from None
+    except OSError as exc:
+        raise ProbeResultError(f"the probe's result could not be read ({exc})") from None
     try:
-        with safe_open(str(path), framework="np") as f:
-            meta = (f.metadata() or {}).get("result", "")
-            arrays = {k: f.get_tensor(k) for k in f.keys()}
+        meta = (_safetensors_metadata(data) or {}).get("result", "")
+        arrays = load(data)
         wire = _WireResult.model_validate(json.loads(meta))
     except (ValidationError, ValueError, OSError, Exception) as exc:
         raise ProbeResultError(f"the probe's result could not be read ({type(exc).__name__})") from None

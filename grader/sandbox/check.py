@@ -1,0 +1,134 @@
+"""`grade --check-sandbox`: which protections are really active on this machine.
+
+Not a guess from kernel versions: a sandboxed process is started exactly as a kernel would be,
+and tries what a student would (read a file beside its scratch dir, write outside, connect to a
+port the checker listens on, raise its limits). Its findings are combined with what the wrapper
+reported having applied.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.sandbox import cgroup, landlock
+from grader.sandbox.apply import read_status
+from grader.sandbox.output import OUTPUT_LIMIT
+from grader.sandbox.policy import MEMORY_MAX, build_policy
+
+PROBE = r"""
+import json, os, resource, socket, sys
+secret, outside, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+found = {}
+def denied(f):
+    try:
+        f()
+        return False
+    except OSError:
+        return True
+found["read"] = denied(lambda: open(secret).read())
+found["write"] = denied(lambda: open(outside, "w").write("x"))
+found["connect"] = denied(lambda: socket.create_connection(("127.0.0.1", port), timeout=2).close())
+try:
+    resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    found["limits_fixed"] = False
+except (ValueError, OSError):
+    found["limits_fixed"] = True
+caps = [l for l in open("/proc/self/status") if l.startswith("CapEff:")]
+found["no_capabilities"] = bool(caps) and int(caps[0].split()[1], 16) == 0
+print(json.dumps(found))
+"""
+
+
+@dataclass
+class Protection:
+    name: str
+    active: bool
+    how: str
+
+
+def check() -> list[Protection]:
+    with tempfile.TemporaryDirectory(prefix="grader-check-") as tmp:
+        root = Path(tmp)
+        scratch = root / "work"
+        scratch.mkdir()
+        (root / "secret.txt").write_text("solutions")
+        (scratch / "probe.py").write_text(PROBE)
+        group = cgroup.create(build_policy(scratch).limits.processes, MEMORY_MAX)
+        policy = build_policy(scratch, root / "status.json", cgroup_dirs=group.dirs if group else [])
+        (root / "policy.json").write_text(policy.to_json())
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        try:
+            run = subprocess.run(
+                [sys.executable, "-m", "grader.sandbox.launch", "--policy", str(root / "policy.json"), "--",
+                 sys.executable, "-I", "probe.py", str(root / "secret.txt"), str(root / "outside.txt"),
+                 str(listener.getsockname()[1])],
+                cwd=scratch, capture_output=True, text=True, timeout=60,
+            )
+            found = json.loads(run.stdout.strip().splitlines()[-1]) if run.returncode == 0 else {}
+        except (subprocess.TimeoutExpired, ValueError, IndexError):
+            found = {}
+        finally:
+            listener.close()
+            if group is not None:
+                group.remove()
+        status = read_status(str(root / "status.json"))
+    active = status.active if status else {}
+    missing = status.missing if status else {"sandbox": "the exec wrapper did not run"}
+    abi = landlock.abi_version()
+
+    def how(key: str, fallback: str) -> str:
+        return active.get(key) or missing.get(key) or fallback
+
+    limits = policy.limits
+    protections = [
+        Protection("file system: reading outside allowed dirs", bool(found.get("read")),
+                   how("file system", f"Landlock ABI {abi}")),
+        Protection("file system: writing outside scratch", bool(found.get("write")), how("file system", f"Landlock ABI {abi}")),
+        Protection("network: TCP to this machine or beyond", bool(found.get("connect")),
+                   how("network", missing.get("network namespace", "no mechanism"))),
+        Protection("memory", "memory (address space)" in active or bool(group and group.memory_max),
+                   "; ".join(filter(None, [active.get("memory (address space)"),
+                                           f"memory cgroup {MEMORY_MAX >> 20} MB" if group and group.memory_max else ""]))
+                   or "no RLIMIT_AS and no memory cgroup"),
+        Protection("CPU time", "CPU time" in active, how("CPU time", f"RLIMIT_CPU {limits.cpu_s} s")),
+        Protection("wall time", True, "per-cell timeout and notebook budget in the grader; a stuck kernel is killed"),
+        Protection("process count", "process count" in active, how("process count", "no mechanism")),
+        Protection("file size", "file size" in active, how("file size", "RLIMIT_FSIZE")),
+        Protection("output size", True, f"at most {OUTPUT_LIMIT >> 10} KB of output kept per cell"),
+        Protection("cleanup of every process the kernel started", "process cleanup" in active,
+                   how("process cleanup", "process group only: a child that calls setsid() escapes")),
+        Protection("limits cannot be raised", bool(found.get("limits_fixed")),
+                   how("capabilities", "hard limits set; no capability to raise them")
+                   if os.geteuid() == 0 else "hard limits set; an unprivileged process cannot raise them"),
+    ]
+    if os.geteuid() == 0:
+        protections.append(Protection("no root privileges", bool(found.get("no_capabilities")),
+                                      how("capabilities", "running as root with capabilities")))
+    if abi >= 6:
+        protections.append(Protection("signals and abstract sockets outside the sandbox", "signals, abstract sockets" in active,
+                                      how("signals, abstract sockets", "")))
+    return protections
+
+
+def main() -> int:
+    protections = check()
+    width = max(len(p.name) for p in protections)
+    for p in protections:
+        print(f"{'active ' if p.active else 'MISSING'}  {p.name.ljust(width)}  {p.how}")
+    missing = [p for p in protections if not p.active]
+    print(f"\n{len(protections) - len(missing)}/{len(protections)} protections active"
+          + (f"; missing: {', '.join(p.name for p in missing)}" if missing else ""))
+    return 1 if missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""The sandbox of one submission, as the grading pipeline uses it.
+
+`KernelSandbox` owns the kernel's cgroup and policy file, gives the kernelspec argv (the exec
+wrapper) and the kernel's environment, kills everything the kernel started, and turns what the
+wrapper reported into warnings for the report.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from grader.sandbox import cgroup
+from grader.sandbox.apply import read_status
+from grader.sandbox.policy import MEMORY_MAX, build_policy, sandbox_environment
+
+POLICY_ENV = "GRADER_SANDBOX_POLICY"  # a forked (zygote) kernel finds its policy here
+
+
+class KernelSandbox:
+    def __init__(self, tmp: Path, scratch: Path, *, enabled: bool = True, cuda: bool = False,
+                 cpu_s: int | None = None, extra_read: list[str] | None = None,
+                 extra_write: list[str] | None = None) -> None:
+        self.enabled = enabled
+        self.scratch = scratch
+        self.policy_path = tmp / "sandbox-policy.json"
+        self.status_path = tmp / "sandbox-status.json"
+        self.cgroup: cgroup.KernelCgroup | None = None
+        if not enabled:
+            return
+        policy = build_policy(scratch, self.status_path, cuda=cuda, cpu_s=cpu_s, extra_read=extra_read,
+                              extra_write=extra_write)
+        self.cgroup = cgroup.create(policy.limits.processes, MEMORY_MAX)
+        if self.cgroup is not None:
+            policy.cgroup_dirs = self.cgroup.dirs
+        self.policy_path.write_text(policy.to_json(), encoding="utf-8")
+
+    def kernel_argv(self) -> list[str] | None:
+        """The kernelspec argv: the wrapper, then the usual ipykernel command (None: no sandbox)."""
+        if not self.enabled:
+            return None
+        return [sys.executable, "-m", "grader.sandbox.launch", "--policy", str(self.policy_path), "--",
+                sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+
+    def environment(self, env: dict[str, str]) -> dict[str, str]:
+        if not self.enabled:
+            return env
+        return sandbox_environment(env, self.scratch) | {POLICY_ENV: str(self.policy_path)}
+
+    def kill_all(self) -> None:
+        """After the kernel is stopped: end whatever it left behind (even after setsid)."""
+        if self.cgroup is not None:
+            self.cgroup.kill_all()
+
+    def close(self) -> None:
+        if self.cgroup is not None:
+            self.cgroup.remove()
+            self.cgroup = None
+
+    def warnings(self) -> list[str]:
+        if not self.enabled:
+            return ["the sandbox was disabled (--no-sandbox): the notebook ran with the grader's own rights"]
+        status = read_status(str(self.status_path))
+        if status is None:
+            return ["sandbox: the kernel did not report its protections, so none can be assumed active"]
+        return [f"sandbox: no {what} protection on this machine ({why})" for what, why in status.missing.items()]
+
+
+def apply_from_environment(kernel_args: list[str]) -> None:
+    """For a kernel forked from a pre-imported server: apply the policy named in its environment.
+
+    Call it in the child right after fork (single-threaded), after chdir/env/stdio are set up.
+    """
+    path = os.environ.get(POLICY_ENV)
+    if not path:
+        return
+    from grader.sandbox.apply import apply
+    from grader.sandbox.policy import SandboxPolicy
+
+    with open(path, encoding="utf-8") as fh:
+        policy = SandboxPolicy.from_json(fh.read())
+    from grader.sandbox.launch import connection_dir
+
+    apply(policy, connection_dir(kernel_args))
