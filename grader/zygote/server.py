@@ -68,6 +68,9 @@ def _become_kernel(request: dict, zygote_pid: int, inherited: list[socket.socket
     os.close(null)
     sys.path[0:1] = [request["cwd"]]  # what `python -m ipykernel_launcher` would have as sys.path[0]
     _reseed()
+    from grader.sandbox.session import apply_from_environment
+
+    apply_from_environment(request["kernel_args"])  # Landlock, limits, cgroup: still single-threaded here
     from ipykernel.kernelapp import IPKernelApp
 
     sys.argv = ["ipykernel_launcher", *request["kernel_args"]]
