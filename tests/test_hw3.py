@@ -20,8 +20,9 @@ EVAL_FRACTION = "evaluate_accuracy: fraction over all examples"
 EVAL_MODE = "evaluate_accuracy: puts a module in eval mode"
 
 
-def test_solution_gets_full_marks(tmp_path):
-    report = grade(solution("hw3"), tmp_path)
+@pytest.mark.parametrize("fork", [True, False], ids=["forked-kernel", "exec-kernel"])
+def test_solution_gets_full_marks(tmp_path, fork):
+    report = grade(solution("hw3"), tmp_path, fork=fork)
     assert report.status == "graded"
     assert len(report.tests) >= 8
     assert report.score == report.max_score == 18, [(t.name, t.message) for t in report.tests if t.status != "passed"]

@@ -21,13 +21,13 @@ WRONG_SOFTMAX = "def softmax(X):\n    return X / X.sum(dim=1, keepdim=True)"
 
 def test_endless_loop_in_one_function_times_out_only_its_checks(tmp_path):
     nb = with_cells(solution("hw3"), replace={"softmax": "def softmax(X):\n    while True:\n        pass"})
-    report = grade(nb, tmp_path, cell_timeout_s=10, probe_timeout_s=2)
+    report = grade(nb, tmp_path, fork=False, cell_timeout_s=10, probe_timeout_s=2)
     assert lost(report) == SOFTMAX_CHECKS | {E2E}
     statuses = {t.name: t.status for t in report.tests if t.name in SOFTMAX_CHECKS | {E2E}}
     assert set(statuses.values()) == {"timeout"}, statuses
     assert any(c.status == "timeout" for c in report.cells)  # the cell that tries softmax
     assert report.score == report.max_score - 9
-    assert report.duration_s < 30
+    assert report.duration_s < 2 * 10 + 2 + 30  # two cells call softmax, one probe, start-up margin
 
 
 def test_a_loop_that_swallows_interrupts_gets_a_new_kernel(tmp_path):
@@ -54,7 +54,7 @@ def test_top_level_endless_loop_before_the_def_is_a_timeout(tmp_path):
 
 def test_kernel_exit_inside_a_function_costs_only_that_function(tmp_path):
     source = "import os\ndef cross_entropy(y_hat, y):\n    os._exit(3)"
-    report = grade(with_cells(solution("hw3"), replace={"cross_entropy": source}), tmp_path, cell_timeout_s=10)
+    report = grade(with_cells(solution("hw3"), replace={"cross_entropy": source}), tmp_path, fork=False, cell_timeout_s=10)
     ce = {"cross_entropy: per-example loss", "cross_entropy: random batches"}
     assert lost(report) == ce | {E2E}
     assert all(by_name(report)[n].status == "error" for n in ce)
@@ -114,8 +114,9 @@ def test_a_pickle_where_results_are_read_is_never_unpickled(tmp_path):
     assert report.status == "graded"
     # Whatever the race gives, a clobbered result is an error, never a pass. (Truncating the
     # input file under safetensors' mmap can even kill the student's own kernel: also an error.)
+    # Under load the busy clobbering thread can also push a check past its time limit: not a pass either.
     for test in report.tests:
-        assert test.status in ("passed", "error"), (test.name, test.status)
+        assert test.status in ("passed", "error", "timeout"), (test.name, test.status)
         if test.status == "error":
             assert any(p in test.message for p in ("could not be read", "no result", "died", "earlier check")), test.message
 
