@@ -1,18 +1,13 @@
 """hw4 graded end to end: the solution, the stub, and each typical mistake of assignments.md.
 
 The solution is graded in a fresh kernel (the path a student's `grade hw4.ipynb` takes); the
-stub and the mistakes are forked from one pre-imported kernel server, as bulk grading does, to
-keep the suite fast.
+stub and the mistakes in kernels forked from the test process's shared server (tests.helpers).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from grader.bulk import zygote_environment
-from grader.zygote.client import Zygote
 from tests.helpers import by_name, grade, lost, solution, stub, with_cells
 
 CENTERED = {"CenteredLayer: subtracts the mean of all elements of a matrix", "CenteredLayer: random 3-D inputs"}
@@ -24,14 +19,8 @@ DENSE_HIDDEN = "MyDense: random sizes"
 SEQ_PARAMETERS = "MySequential: its modules' parameters appear in parameters()"
 
 
-@pytest.fixture(scope="module")
-def zygote(tmp_path_factory):
-    with Zygote(Path(tmp_path_factory.mktemp("zygote")), zygote_environment(1)) as server:
-        yield server
-
-
 def test_solution_gets_full_marks(tmp_path):
-    report = grade(solution("hw4"), tmp_path)
+    report = grade(solution("hw4"), tmp_path, fork=False)
     assert report.status == "graded"
     assert report.score == report.max_score == 17, [(t.name, t.message) for t in report.tests if t.status != "passed"]
     assert {t.name for t in report.tests if t.hidden} == {"CenteredLayer: random 3-D inputs", DENSE_HIDDEN,
@@ -39,8 +28,8 @@ def test_solution_gets_full_marks(tmp_path):
     assert all(c.status == "ok" for c in report.cells)
 
 
-def test_stub_gets_zero_without_crashing(tmp_path, zygote):
-    report = grade(stub("hw4"), tmp_path, zygote=zygote)
+def test_stub_gets_zero_without_crashing(tmp_path):
+    report = grade(stub("hw4"), tmp_path)
     assert report.status == "graded" and report.score == 0 and report.errors == []
     assert all("not implemented yet" in t.message for t in report.tests), [t.message for t in report.tests]
 
@@ -95,18 +84,39 @@ MISTAKES = [
 
 
 @pytest.mark.parametrize("replace,must_lose,phrase", [m[1:] for m in MISTAKES], ids=[m[0] for m in MISTAKES])
-def test_typical_mistake_loses_exactly_its_checks(tmp_path, zygote, replace, must_lose, phrase):
-    report = grade(with_cells(solution("hw4"), replace=replace), tmp_path, zygote=zygote)
+def test_typical_mistake_loses_exactly_its_checks(tmp_path, replace, must_lose, phrase):
+    report = grade(with_cells(solution("hw4"), replace=replace), tmp_path)
     assert report.status == "graded"
     assert lost(report) == must_lose, [(t.name, t.message) for t in report.tests if t.score < t.max_score]
     messages = " ".join(by_name(report)[name].message for name in must_lose)
     assert phrase in messages, messages
 
 
-def test_modules_are_built_with_keyword_arguments(tmp_path, zygote):
+def test_modules_are_built_with_keyword_arguments(tmp_path):
     """A learner who orders MyDense's parameters like the book's MyLinear(in_units, units) loses nothing."""
     swapped = dense().copy()
     swapped["MyDense"] = swapped["MyDense"].replace("def __init__(self, units, in_units)",
                                                     "def __init__(self, in_units, units)")
-    report = grade(with_cells(solution("hw4"), replace=swapped), tmp_path, zygote=zygote)
+    report = grade(with_cells(solution("hw4"), replace=swapped), tmp_path)
     assert report.score == report.max_score, [(t.name, t.message) for t in report.tests if t.status != "passed"]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_hidden_inputs_expose_every_mistake_whatever_the_seed(seed):
+    import importlib.util
+
+    import numpy as np
+
+    from tests.helpers import ROOT
+
+    spec = importlib.util.spec_from_file_location("hw4_checks_under_test", ROOT / "assignments" / "hw4" / "checks.py")
+    checks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(checks)
+    rng = np.random.default_rng(seed)
+    dense = checks._random_dense(rng)
+    assert dense["units"] != dense["in_units"]  # a swapped weight cannot be loaded
+    pre = dense["X"] @ dense["weight"] + dense["bias"]
+    assert (pre < 0).any() and (pre[0] > 0).all()  # a missing relu shows; every unit gets a gradient
+    X = checks.CENTERED_HIDDEN.inputs(rng)["X"].astype(np.float64)
+    for dim in range(X.ndim):
+        assert not np.allclose(X - X.mean(axis=dim, keepdims=True), X - X.mean(), atol=1e-3)

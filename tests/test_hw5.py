@@ -1,22 +1,18 @@
 """hw5 graded end to end: the solution, the stub, and each typical mistake of assignments.md.
 
 The solution is graded in a fresh kernel (the path a student's `grade hw5.ipynb` takes); the
-stub and the mistakes are forked from one pre-imported kernel server, as bulk grading does, to
-keep the suite fast.
+stub and the mistakes in kernels forked from the test process's shared server (tests.helpers).
 """
 
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from grader.bulk import zygote_environment
 from grader.reference import reference_namespace
-from grader.zygote.client import Zygote
 from tests.helpers import ROOT, by_name, grade, lost, solution, stub, with_cells
 
 CONV_TABLE = "conv2d_output_size: the worked examples"
@@ -31,14 +27,8 @@ POOL_HIDDEN = "pool2d: random inputs, both modes"
 POOL_ALL = {"pool2d: max pooling with an int window", "pool2d: an (h, w) window", POOL_AVG, POOL_PARTIAL, POOL_HIDDEN}
 
 
-@pytest.fixture(scope="module")
-def zygote(tmp_path_factory):
-    with Zygote(Path(tmp_path_factory.mktemp("zygote")), zygote_environment(1)) as server:
-        yield server
-
-
 def test_solution_gets_full_marks(tmp_path):
-    report = grade(solution("hw5"), tmp_path)
+    report = grade(solution("hw5"), tmp_path, fork=False)
     assert report.status == "graded"
     assert report.score == report.max_score == 17, [(t.name, t.message) for t in report.tests if t.status != "passed"]
     assert {t.name for t in report.tests if t.hidden} == {"conv2d_output_size: random settings",
@@ -46,8 +36,8 @@ def test_solution_gets_full_marks(tmp_path):
     assert all(c.status == "ok" for c in report.cells)
 
 
-def test_stub_gets_zero_without_crashing(tmp_path, zygote):
-    report = grade(stub("hw5"), tmp_path, zygote=zygote)
+def test_stub_gets_zero_without_crashing(tmp_path):
+    report = grade(stub("hw5"), tmp_path)
     assert report.status == "graded" and report.score == 0 and report.errors == []
     assert all("not implemented yet" in t.message for t in report.tests), [t.message for t in report.tests]
 
@@ -132,8 +122,8 @@ MISTAKES = [
 
 
 @pytest.mark.parametrize("replace,must_lose,phrase", [m[1:] for m in MISTAKES], ids=[m[0] for m in MISTAKES])
-def test_typical_mistake_loses_exactly_its_checks(tmp_path, zygote, replace, must_lose, phrase):
-    report = grade(with_cells(solution("hw5"), replace=replace), tmp_path, zygote=zygote)
+def test_typical_mistake_loses_exactly_its_checks(tmp_path, replace, must_lose, phrase):
+    report = grade(with_cells(solution("hw5"), replace=replace), tmp_path)
     assert report.status == "graded"
     assert lost(report) == must_lose, [(t.name, t.message) for t in report.tests if t.score < t.max_score]
     messages = " ".join(by_name(report)[name].message for name in must_lose)
@@ -152,7 +142,7 @@ def test_reference_formula_agrees_with_nn_conv2d_everywhere():
     checks = _checks_module()
     reference = reference_namespace(ROOT / "solutions" / "hw5.ipynb")["conv2d_output_size"]
     rng = np.random.default_rng(0)
-    for _ in range(300):
+    for _ in range(150):
         case = checks.conv_case(rng)
         conv = torch.nn.Conv2d(1, 1, case["kernel_size"], stride=case["stride"], padding=case["padding"],
                                dilation=case["dilation"], bias=False)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from grader.checks import PASS, Assignment, Check, Fail, Probe, Verdict
-from grader.judge import assert_close, describe, tensor, value
+from grader.judge import assert_close, tensor, value
 from grader.probe import ProbeOutcome, TensorValue
 
 DENSE = dict(units=3, in_units=5)
@@ -31,12 +31,15 @@ def normal(rng: np.random.Generator, *shape: int) -> np.ndarray:
 
 
 def dense_inputs(rng: np.random.Generator, units: int, in_units: int, batch: int) -> dict:
-    X = normal(rng, batch, in_units)
-    weight = normal(rng, in_units, units)
-    bias = normal(rng, units)
-    # The first row gives every unit a positive pre-activation, so relu passes some of each column.
-    bias += np.maximum(0.0, 0.5 - (X[0] @ weight + bias))
-    return {"units": units, "in_units": in_units, "X": X, "weight": weight, "bias": bias}
+    """Inputs where relu matters: some pre-activations negative, and each unit positive on the first row."""
+    assert batch >= 2
+    while True:
+        X = normal(rng, batch, in_units)
+        weight = normal(rng, in_units, units)
+        bias = normal(rng, units)
+        bias += np.maximum(0.0, 0.5 - (X[0] @ weight + bias))  # every unit's gradient flows through row 0
+        if (X @ weight + bias < -0.1).any():  # a layer without relu gives a visibly different output
+            return {"units": units, "in_units": in_units, "X": X, "weight": weight, "bias": bias}
 
 
 def sequential_inputs(rng: np.random.Generator, sizes: list[int], batch: int) -> dict:
@@ -160,7 +163,7 @@ DENSE_GRADIENTS = Probe(
 
 def _random_dense(rng: np.random.Generator) -> dict:
     units, in_units = rng.choice(np.arange(1, 17), size=2, replace=False)  # never square: a transpose shows
-    return dense_inputs(rng, int(units), int(in_units), int(rng.integers(1, 9)))
+    return dense_inputs(rng, int(units), int(in_units), int(rng.integers(2, 9)))
 
 
 DENSE_HIDDEN = Probe("dense_hidden", probe_dense_forward, ("MyDense",), _random_dense, hidden=True,
