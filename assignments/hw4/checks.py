@@ -117,7 +117,8 @@ def probe_dense_gradients(ns, units, in_units, X, weight, bias):
         t = getattr(layer, name, None)
         grads[name] = t.grad if isinstance(t, torch.Tensor) else None
         registered[name] = isinstance(t, torch.nn.Parameter)
-    return {"connected": connected, "grads": grads, "registered": registered}
+    return {"connected": connected, "grads": grads, "registered": registered,
+            "out_type": None if isinstance(out, torch.Tensor) else type(out).__name__}
 
 
 def probe_centered(ns, X):
@@ -270,6 +271,8 @@ def judge_dense_gradients(student: ProbeOutcome, expected: ProbeOutcome | None) 
         verb = "is not an nn.Parameter" if len(unregistered) == 1 else "are not nn.Parameters"
         raise Fail(f"after out.sum().backward(), no gradient reached {what}: {names} {verb}, so autograd does"
                    " not track them; wrap each in nn.Parameter(...)")
+    if value(student, "out_type") is not None:
+        raise Fail(f"MyDense returned a {value(student, 'out_type')}, not a tensor, so no gradient can flow back")
     if not value(student, "connected"):
         raise Fail(f"MyDense's output does not require grad, so out.sum().backward() cannot reach {what}: {DATA_HINT}")
     raise Fail(f"after out.sum().backward(), no gradient reached {what}: {DATA_HINT}")

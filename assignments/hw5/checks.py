@@ -206,7 +206,7 @@ def judge_conv_sizes(hidden: bool = False) -> Judge:
         where = "on a hidden setting" if hidden else _call(cases[i])
         if numbers[i] is None:
             raise Fail(f"{where} returned {describe(got[i])}; expected the int {truth[i]}, as nn.Conv2d gives")
-        hint = _diagnose([(cases[j], numbers[j], truth[j]) for j in wrong])
+        hint = _diagnose([(cases[j], numbers[j], truth[j]) for j in wrong if numbers[j] is not None])
         raise Fail(f"{where} returned {numbers[i]:g}, but nn.Conv2d gives {truth[i]}" + (f": {hint}" if hint else ""))
 
     return judge
@@ -240,10 +240,11 @@ def judge_corr2d(hidden: bool = False) -> Judge:
         K = tensor(expected, "K", "K").array.astype(np.float64)
         what = "corr2d's result" if hidden else f"corr2d of a {X.shape} X with a {K.shape} kernel"
         if got.shape != want.shape:
-            raise Fail(f"{what} has shape {got.shape}, expected {want.shape}: (h - kh + 1, w - kw + 1), with"
-                       " kh, kw = K.shape (the kernel need not be square)")
+            shapes = "the wrong shape" if hidden else f"shape {got.shape}, expected {want.shape}"
+            raise Fail(f"{what} has {shapes}: (h - kh + 1, w - kw + 1), with kh, kw = K.shape (the kernel need"
+                       " not be square)")
         if got.dtype not in FLOAT_DTYPES:
-            raise Fail(f"{what} is a {got.dtype} tensor; return a float tensor (torch.zeros makes float32)")
+            raise Fail(f"{what} has dtype {got.dtype}; return a float tensor (torch.zeros makes float32)")
         flipped = _np_corr2d(X, K[::-1, ::-1])
         if K.size > 1 and not np.allclose(flipped, want.array) and np.allclose(got.array, flipped, rtol=1e-4, atol=1e-4):
             raise Fail(f"{what} equals the cross-correlation with the kernel flipped, which is a true"
