@@ -1,4 +1,8 @@
-"""hw1 graded end to end: the solution, the stub, and each typical mistake of assignments.md."""
+"""hw1 graded end to end: the solution, the stub, and each typical mistake of assignments.md.
+
+The solution is graded in a fresh kernel (the path a student's `grade hw1.ipynb` takes); the
+stub and the mistakes in kernels forked from the test process's shared server (tests.helpers).
+"""
 
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ ADD_INPLACE = "add_inplace: updates Y in place and returns it"
 
 
 def test_solution_gets_full_marks(tmp_path):
-    report = grade(solution("hw1"), tmp_path)
+    report = grade(solution("hw1"), tmp_path, fork=False)
     assert report.status == "graded"
     assert report.score == report.max_score == 28, [(t.name, t.message) for t in report.tests if t.status != "passed"]
     assert sum(t.hidden for t in report.tests) == 6 and all(t.status == "passed" for t in report.tests)

@@ -1,4 +1,8 @@
-"""hw2 graded end to end: the solution, the stub, and each typical mistake of assignments.md."""
+"""hw2 graded end to end: the solution, the stub, and each typical mistake of assignments.md.
+
+The solution is graded in a fresh kernel (the path a student's `grade hw2.ipynb` takes); the
+stub and the mistakes in kernels forked from the test process's shared server (tests.helpers).
+"""
 
 from __future__ import annotations
 
@@ -33,7 +37,7 @@ SGD_HEAD = "def sgd(params, lr, batch_size):\n    with torch.no_grad():\n       
 
 
 def test_solution_gets_full_marks(tmp_path):
-    report = grade(solution("hw2"), tmp_path)
+    report = grade(solution("hw2"), tmp_path, fork=False)
     assert report.status == "graded"
     assert report.score == report.max_score == 25, [(t.name, t.message) for t in report.tests if t.status != "passed"]
     assert sum(t.hidden for t in report.tests) == 5 and all(t.status == "passed" for t in report.tests)
