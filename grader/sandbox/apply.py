@@ -35,6 +35,8 @@ def apply(policy: SandboxPolicy, extra_read_write: list[str] = ()) -> SandboxSta
             KernelCgroup(dirs=policy.cgroup_dirs).join()
             status.active["process cleanup"] = "cgroup: every process the kernel starts is killed with it"
             status.active["process count"] = f"pids cgroup (at most {policy.limits.processes} tasks)"
+            if any(d.startswith("/sys/fs/cgroup/cpu/") for d in policy.cgroup_dirs):
+                status.active["CPU share"] = "cpu cgroup: all its processes together weigh as one task"
         except OSError as exc:
             status.missing["process cleanup"] = f"could not join the cgroup: {exc}"
     else:

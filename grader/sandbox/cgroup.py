@@ -4,7 +4,9 @@ Process groups are not enough to end everything a student started: a child can c
 and outlive its parent. Every process the kernel starts stays in the kernel's cgroup whatever it
 does (moving out needs write access to /sys/fs/cgroup, which Landlock denies), so `kill_all()`
 finds them all. The pids controller also caps forks (RLIMIT_NPROC does not apply to root), and
-the memory controller caps resident memory (what RLIMIT_AS cannot do on CUDA).
+the memory controller caps resident memory (what RLIMIT_AS cannot do on CUDA), and the cpu
+controller makes all of the kernel's processes together weigh as much as one task against the
+rest of the machine (a fork bomb of spinning processes cannot starve other work).
 
 Supported: cgroup v1 hierarchies (pids, memory) and a writable cgroup v2 tree. When neither is
 writable (an unprivileged CI runner), `create()` returns None and the caller reports it.
@@ -158,6 +160,11 @@ def create(pids_max: int | None, memory_max: int | None) -> KernelCgroup | None:
             (directory / "memory.limit_in_bytes").write_text(f"{memory_max}\n")
         else:
             group.memory_max = None
+        cpu_dir = _v1_dir("cpu", own)
+        if cpu_dir is not None:  # default weight: all the kernel's processes together count as one task
+            directory = cpu_dir / name
+            directory.mkdir()
+            group.dirs.append(str(directory))
         return group
     except OSError:
         group.remove()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from grader.sandbox import cgroup, landlock
 from grader.sandbox.apply import read_status
-from grader.sandbox.output import OUTPUT_LIMIT
+from grader.sandbox.limits import OUTPUT_LIMIT
 from grader.sandbox.policy import MEMORY_MAX, build_policy
 
 PROBE = r"""
@@ -100,6 +100,8 @@ def check() -> list[Protection]:
                                            f"memory cgroup {MEMORY_MAX >> 20} MB" if group and group.memory_max else ""]))
                    or "no RLIMIT_AS and no memory cgroup"),
         Protection("CPU time", "CPU time" in active, how("CPU time", f"RLIMIT_CPU {limits.cpu_s} s")),
+        Protection("CPU share (a fork bomb cannot starve the machine)", "CPU share" in active,
+                   how("CPU share", "no cpu cgroup")),
         Protection("wall time", True, "per-cell timeout and notebook budget in the grader; a stuck kernel is killed"),
         Protection("process count", "process count" in active, how("process count", "no mechanism")),
         Protection("file size", "file size" in active, how("file size", "RLIMIT_FSIZE")),

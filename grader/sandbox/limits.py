@@ -6,12 +6,14 @@ the student's code cannot raise them again.
 
 from __future__ import annotations
 
+import os
 import resource
 
 from dataclasses import dataclass
 
 GB = 1 << 30
 MB = 1 << 20
+OUTPUT_LIMIT = 1 * MB  # bytes of output the grader keeps per cell (enforced in output.py)
 
 
 @dataclass
@@ -20,8 +22,20 @@ class Limits:
     cpu_s: int | None = 1800  # RLIMIT_CPU: CPU seconds over the kernel's whole life
     file_size: int | None = 512 * MB  # RLIMIT_FSIZE: the largest file it may write
     open_files: int | None = 4096  # RLIMIT_NOFILE
-    processes: int | None = 256  # RLIMIT_NPROC where it works (not for root): see cgroup.py
+    processes: int | None = 128  # pids cgroup (tasks: threads count; an idle kernel has ~14), else RLIMIT_NPROC
     core: int = 0  # RLIMIT_CORE: no core dumps of a crashed kernel
+
+
+def tasks_of_this_uid() -> int:
+    uid, count = os.getuid(), 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if os.stat(entry.path).st_uid == uid:
+                    count += len(os.listdir(os.path.join(entry.path, "task")))
+            except OSError:
+                pass
+    return count
 
 
 def apply_limits(limits: Limits, set_nproc: bool) -> list[str]:
@@ -32,8 +46,9 @@ def apply_limits(limits: Limits, set_nproc: bool) -> list[str]:
         (resource.RLIMIT_FSIZE, limits.file_size), (resource.RLIMIT_NOFILE, limits.open_files),
         (resource.RLIMIT_CORE, limits.core),
     ]
-    if set_nproc:
-        table.append((resource.RLIMIT_NPROC, limits.processes))
+    if set_nproc and limits.processes:
+        # RLIMIT_NPROC counts every task of this uid on the machine: allow ours on top of those.
+        table.append((resource.RLIMIT_NPROC, tasks_of_this_uid() + limits.processes))
     for which, value in table:
         if value is None:
             continue

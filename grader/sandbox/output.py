@@ -9,7 +9,7 @@ from nbclient import NotebookClient
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
 
-OUTPUT_LIMIT = 1 << 20  # bytes of output kept per cell
+from grader.sandbox.limits import OUTPUT_LIMIT
 
 
 def _size(content: dict[str, Any]) -> int:

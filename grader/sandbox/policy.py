@@ -19,7 +19,6 @@ from grader.sandbox.limits import GB, Limits
 SYSTEM_READ = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/proc", "/sys", "/opt")
 DEVICE_DIRS = ("/dev",)
 SHARED_MEMORY = ("/dev/shm",)
-PROCESSES_MAX = 256  # tasks (threads count): an idle kernel has ~14, DataLoader workers more
 MEMORY_MAX = 4 * GB  # resident memory of the kernel and everything it starts
 # Environment variables that must not reach the student's code (it could print them).
 SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|CREDENTIAL|API_?KEY|PRIVATE|AUTH|COOKIE|SESSION|^AWS_|^GH_|^GITHUB_|^ACTIONS_|^CI_JOB")

