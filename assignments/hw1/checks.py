@@ -256,8 +256,20 @@ ADD_INPLACE_HIDDEN = Probe("add_inplace_hidden", probe_add_inplace, ("add_inplac
 
 
 # ---------------------------------------------------------------- judges (grader)
+# Judges of hidden checks (hidden=True) name no shapes or values: reports do not leak hidden inputs.
 
-def _values(key: str, what: str, shape_hint=None) -> Judge:
+def _close(got: np.ndarray, want: np.ndarray, dtype: str, what: str, hidden: bool, hint: str = "") -> None:
+    r, a = tolerance(dtype, None, None)
+    if not hidden:
+        assert_close(got, want, what, r, a, hint)
+        return
+    try:
+        assert_close(got, want, what, r, a)
+    except Fail:
+        raise Fail(f"{what} differs from the expected values on a hidden input" + (f": {hint}" if hint else "")) from None
+
+
+def _values(key: str, what: str, shape_hint=None, hidden: bool = False) -> Judge:
     """Shape first (with a hint naming the likely cause), then values with dtype-aware tolerance."""
 
     def judge(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
@@ -266,9 +278,9 @@ def _values(key: str, what: str, shape_hint=None) -> Judge:
         got = tensor(student, key, what)
         if got.shape != want.shape:
             hint = shape_hint(got.shape, want.shape) if shape_hint else None
-            raise Fail(f"{what} has shape {got.shape}, expected {want.shape}" + (f": {hint}" if hint else ""))
-        r, a = tolerance(want.dtype, None, None)
-        assert_close(got.array, want.array, what, r, a)
+            shapes = "the wrong shape" if hidden else f"shape {got.shape}, expected {want.shape}"
+            raise Fail(f"{what} has {shapes}" + (f": {hint}" if hint else ""))
+        _close(got.array, want.array, want.dtype, what, hidden)
         return PASS
 
     return judge
@@ -391,34 +403,39 @@ def judge_pairwise_speed(student: ProbeOutcome, expected: ProbeOutcome | None) -
     return PASS
 
 
-def judge_row_normalize(square: bool) -> Judge:
+def judge_row_normalize(square: bool, hidden: bool = False) -> Judge:
     def judge(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
         assert expected is not None
         want = tensor(expected, "out", "row_normalize's result")
         got = tensor(student, "out", "row_normalize's result")
         if got.shape != want.shape:
-            raise Fail(f"row_normalize's result has shape {got.shape}, expected {want.shape}: {KEEPDIM_HINT}")
+            shapes = "the wrong shape" if hidden else f"shape {got.shape}, expected {want.shape}"
+            raise Fail(f"row_normalize's result has {shapes}: {KEEPDIM_HINT}")
         sums = got.array.astype(np.float64).sum(axis=1)
         if not np.allclose(sums, 1.0, atol=1e-4):
             cols = got.array.astype(np.float64).sum(axis=0)
             if np.allclose(cols, 1.0, atol=1e-4):
                 raise Fail("the columns of the result sum to 1, not the rows: sum over dim=1 (along each row)")
-            raise Fail(f"the rows of the result do not sum to 1 (row sums {np.round(sums, 3).tolist()})"
-                       + (f": {KEEPDIM_HINT}" if square else ""))
-        r, a = tolerance(want.dtype, None, None)
-        assert_close(got.array, want.array, "row_normalize's result", r, a)
+            shown = "" if hidden else f" (row sums {np.round(sums, 3).tolist()})"
+            raise Fail(f"the rows of the result do not sum to 1{shown}" + (f": {KEEPDIM_HINT}" if square else ""))
+        _close(got.array, want.array, want.dtype, "row_normalize's result", hidden)
         return PASS
 
     return judge
 
 
-def judge_add_values(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
-    assert expected is not None
-    want = tensor(expected, "out", "add_inplace's result")
-    got = tensor(student, "out", "add_inplace's result")
-    r, a = tolerance(want.dtype, None, None)
-    assert_close(got.array, want.array, "add_inplace's result", r, a, hint="it should hold Y + X")
-    return PASS
+def judge_add_values(hidden: bool = False) -> Judge:
+    def judge(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
+        assert expected is not None
+        want = tensor(expected, "out", "add_inplace's result")
+        got = tensor(student, "out", "add_inplace's result")
+        if got.shape != want.shape:
+            shapes = "the wrong shape" if hidden else f"shape {got.shape}, expected {want.shape}"
+            raise Fail(f"add_inplace's result has {shapes}: it should be Y itself, holding Y + X")
+        _close(got.array, want.array, want.dtype, "add_inplace's result", hidden, "it should hold Y + X")
+        return PASS
+
+    return judge
 
 
 def judge_add_inplace(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
@@ -451,12 +468,13 @@ ASSIGNMENT = Assignment(
         Check("to_matrix: keeps the dtype", 1, TO_MATRIX_MEMORY, judge_to_matrix_dtype),
         Check("to_matrix: returns a view of x, not a copy", 1, TO_MATRIX_MEMORY, judge_to_matrix_view),
         Check("to_matrix: ValueError when len(x) is not a multiple of n_cols", 1, TO_MATRIX_ERROR, judge_to_matrix_error),
-        Check("to_matrix: random lengths", 1, TO_MATRIX_HIDDEN, _values("out", "to_matrix's result"),
+        Check("to_matrix: random lengths", 1, TO_MATRIX_HIDDEN, _values("out", "to_matrix's result", hidden=True),
               error_hint="compute the number of rows from len(x) (or let reshape infer it with -1)"),
         Check("flatten_batch: (N, C, H, W) to (N, C*H*W)", 2, FLATTEN_PUBLIC,
               _values("out", "flatten_batch's result", _flatten_hint)),
         Check("flatten_batch: a batch of one", 1, FLATTEN_ONE, _values("out", "flatten_batch's result", _flatten_hint)),
-        Check("flatten_batch: random shapes", 1, FLATTEN_HIDDEN, _values("out", "flatten_batch's result", _flatten_hint)),
+        Check("flatten_batch: random shapes", 1, FLATTEN_HIDDEN,
+              _values("out", "flatten_batch's result", _flatten_hint, hidden=True)),
         Check("broadcast_shape: broadcastable shapes", 2, BROADCAST_COMPATIBLE, _broadcast_judge("compatible")),
         Check("broadcast_shape: incompatible shapes raise ValueError", 1, BROADCAST_INCOMPATIBLE,
               _broadcast_judge("incompatible")),
@@ -464,16 +482,17 @@ ASSIGNMENT = Assignment(
               _broadcast_judge("hidden")),
         Check("pairwise_diff: values for n != m", 2, PAIRWISE_PUBLIC,
               _values("out", "pairwise_diff's result", _pairwise_hint)),
-        Check("pairwise_diff: random sizes", 1, PAIRWISE_HIDDEN, _values("out", "pairwise_diff's result", _pairwise_hint)),
+        Check("pairwise_diff: random sizes", 1, PAIRWISE_HIDDEN,
+              _values("out", "pairwise_diff's result", _pairwise_hint, hidden=True)),
         Check(f"pairwise_diff: fast on n = m = {SPEED_N} (no Python loops)", 2, PAIRWISE_SPEED, judge_pairwise_speed),
         Check("row_normalize: a non-square matrix", 2, ROW_NORMALIZE_PUBLIC, judge_row_normalize(square=False),
               error_hint=KEEPDIM_HINT),
         Check("row_normalize: a square matrix", 1, ROW_NORMALIZE_SQUARE, judge_row_normalize(square=True),
               error_hint=KEEPDIM_HINT),
-        Check("row_normalize: random shapes", 1, ROW_NORMALIZE_HIDDEN, judge_row_normalize(square=False),
+        Check("row_normalize: random shapes", 1, ROW_NORMALIZE_HIDDEN, judge_row_normalize(square=False, hidden=True),
               error_hint=KEEPDIM_HINT),
-        Check("add_inplace: returns Y + X", 1, ADD_INPLACE_PUBLIC, judge_add_values),
+        Check("add_inplace: returns Y + X", 1, ADD_INPLACE_PUBLIC, judge_add_values()),
         Check("add_inplace: updates Y in place and returns it", 2, ADD_INPLACE_PUBLIC, judge_add_inplace),
-        Check("add_inplace: random shapes, broadcast X", 1, ADD_INPLACE_HIDDEN, judge_add_values),
+        Check("add_inplace: random shapes, broadcast X", 1, ADD_INPLACE_HIDDEN, judge_add_values(hidden=True)),
     ),
 )

@@ -199,6 +199,8 @@ TRAIN_E2E = Probe("train_e2e", probe_train, ("data_iter", "linreg", "squared_los
 
 
 # ---------------------------------------------------------------- judges (grader)
+# Messages name shapes symbolically ((n, d), (n, 1)); judges of hidden checks (hidden=True) show
+# no sizes or values of their inputs: reports do not leak hidden inputs.
 
 def _synthetic_arrays(student: ProbeOutcome, expected: ProbeOutcome) -> tuple[np.ndarray, np.ndarray, int, int]:
     n, d = int(value(expected, "n")), int(tensor(expected, "w", "w").shape[0])
@@ -207,7 +209,7 @@ def _synthetic_arrays(student: ProbeOutcome, expected: ProbeOutcome) -> tuple[np
     X = tensor(student, "X", "synthetic_data's X")
     y = tensor(student, "y", "synthetic_data's y")
     if X.shape != (n, d):
-        raise Fail(f"X has shape {X.shape}, expected ({n}, {d}): one row per example, one column per weight")
+        raise Fail("X should have shape (num_examples, len(w)): one row per example, one column per weight")
     return X.array.astype(np.float64), y.array.astype(np.float64), n, d
 
 
@@ -215,10 +217,10 @@ def judge_synthetic_shapes(student: ProbeOutcome, expected: ProbeOutcome | None)
     assert expected is not None
     _, y, n, _ = _synthetic_arrays(student, expected)
     if y.shape == (n,):
-        raise Fail(f"y has shape ({n},), expected ({n}, 1): return the labels as a column,"
+        raise Fail("y has shape (n,), expected (n, 1): return the labels as a column,"
                    " y.reshape((-1, 1)), like the (n, 1) predictions of linreg")
     if y.shape != (n, 1):
-        raise Fail(f"y has shape {y.shape}, expected ({n}, 1)")
+        raise Fail(f"y should have shape (n, 1), one label per row; got a {y.ndim}-D tensor of another shape")
     return PASS
 
 
@@ -227,8 +229,8 @@ def judge_synthetic_features(student: ProbeOutcome, expected: ProbeOutcome | Non
     X, _, _, _ = _synthetic_arrays(student, expected)
     mean, std = X.mean(axis=0), X.std(axis=0)
     if np.abs(mean).max() > 0.15 or np.abs(std - 1).max() > 0.1:
-        raise Fail(f"the columns of X have means {np.round(mean, 3).tolist()} and standard deviations"
-                   f" {np.round(std, 3).tolist()}: draw them from a standard normal distribution,"
+        raise Fail(f"the columns of X have means up to {np.abs(mean).max():.3g} away from 0 and standard deviations"
+                   f" from {std.min():.3g} to {std.max():.3g}: draw them from a standard normal distribution,"
                    " torch.normal(0, 1, (num_examples, len(w)))")
     return PASS
 
@@ -237,7 +239,7 @@ def judge_synthetic_noise(student: ProbeOutcome, expected: ProbeOutcome | None) 
     assert expected is not None
     X, y, n, _ = _synthetic_arrays(student, expected)
     if y.size != n:
-        raise Fail(f"y has shape {y.shape}: expected one label per example ({n})")
+        raise Fail("y should hold one label per example, shape (n, 1)")
     w = tensor(expected, "w", "w").array.astype(np.float64)
     b = float(value(expected, "b"))
     residual = y.reshape(-1) - (X @ w + b)
@@ -280,7 +282,7 @@ def judge_generator(student: ProbeOutcome, expected: ProbeOutcome | None) -> Ver
     return PASS
 
 
-def judge_every_example_once(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
+def judge_every_example_once(student: ProbeOutcome, expected: ProbeOutcome | None, hidden: bool = False) -> Verdict:
     assert expected is not None
     n, batch_size = int(value(expected, "n")), int(value(expected, "batch_size"))
     tail = n % batch_size
@@ -288,16 +290,25 @@ def judge_every_example_once(student: ProbeOutcome, expected: ProbeOutcome | Non
     order = np.rint(y).astype(np.int64)
     seen = np.bincount(order[(order >= 0) & (order < n)], minlength=n) if order.size else np.zeros(n, dtype=np.int64)
     if len(order) == n - tail and tail and (seen <= 1).all():
+        if hidden:
+            raise Fail("when the number of examples is not a multiple of batch_size, data_iter drops the last, smaller"
+                       " batch; step through range(0, num_examples, batch_size) and slice indices[i: i + batch_size]")
         raise Fail(f"data_iter produced {len(order)} of {n} examples in {len(sizes)} batches: the last, smaller batch"
                    f" ({n} examples in batches of {batch_size} end with one of {tail}) is missing; step through"
                    " range(0, num_examples, batch_size) and slice indices[i: i + batch_size]")
     if len(order) != n or not (seen == 1).all():
+        if hidden:
+            raise Fail("one pass of data_iter should produce every example exactly once; on a hidden data set some"
+                       " were missing or repeated")
         raise Fail(f"one pass of data_iter should produce each of the {n} examples exactly once; got"
                    f" {len(order)} examples, {int((seen == 0).sum())} never seen, {int((seen > 1).sum())} more than once")
     if X.shape != (n, 2) or not (np.allclose(X[:, 0], y) and np.allclose(X[:, 1], -2 * y)):
         raise Fail("features and labels are no longer paired: take the same indices from both")
     want = [batch_size] * (n // batch_size) + ([tail] if tail else [])
     if sizes != want:
+        if hidden:
+            raise Fail("batches should hold batch_size examples each, then a smaller last one; on a hidden data set"
+                       " the batch sizes were different")
         raise Fail(f"batches should hold {batch_size} examples each, then one of {tail}; got sizes"
                    f" {sizes[:5]}{'...' if len(sizes) > 5 else ''} ({len(sizes)} batches, expected {len(want)})")
     return PASS
@@ -317,13 +328,18 @@ def judge_shuffled(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verd
     return PASS
 
 
-def _tensor_values(what: str, hint: str = "") -> Judge:
+def _tensor_values(what: str, hidden: bool = False) -> Judge:
     def judge(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
         assert expected is not None
         want = tensor(expected, "out", what)
         got = tensor(student, "out", what)
         r, a = tolerance(want.dtype, 1e-5, 1e-5)
-        assert_close(got.array, want.array, what, r, a, hint)
+        if not hidden:
+            assert_close(got.array, want.array, what, r, a)
+        elif got.shape != want.shape:
+            raise Fail(f"{what} has the wrong shape on a hidden input: expected (n, 1)")
+        elif not np.allclose(got.array, want.array, rtol=r, atol=a):
+            raise Fail(f"{what} differs from the expected values on a hidden input")
         return PASS
 
     return judge
@@ -335,14 +351,17 @@ def judge_squared_loss(student: ProbeOutcome, expected: ProbeOutcome | None) -> 
     got = tensor(student, "out", "squared_loss's result")
     n = want.shape[0]
     if got.shape == (n, n) and n > 1:
-        raise Fail(f"squared_loss returned shape ({n}, {n}) for {n} examples: labels of shape ({n},) were broadcast"
-                   f" against predictions of shape ({n}, 1), pairing every prediction with every label;"
+        raise Fail("squared_loss returned an (n, n) matrix for n examples: labels of shape (n,) were broadcast"
+                   " against predictions of shape (n, 1), pairing every prediction with every label;"
                    f" {RESHAPE_HINT}")
     if got.array.size == 1 and n > 1:
-        raise Fail(f"squared_loss returned a single number, expected one loss per example (shape {want.shape}):"
+        raise Fail("squared_loss returned a single number, expected one loss per example (shape (n, 1)):"
                    " do not take the mean or sum; the training loop sums and sgd divides by the batch size")
+    if got.shape != want.shape:
+        raise Fail(f"squared_loss should return the shape of y_hat, (n, 1); got a {len(got.shape)}-D tensor of another shape")
     r, a = tolerance(want.dtype, 1e-5, 1e-6)
-    assert_close(got.array, want.array, "squared_loss's result", r, a)
+    if not np.allclose(got.array, want.array, rtol=r, atol=a):
+        raise Fail("squared_loss's values differ from (y_hat - y) ** 2 / 2")
     return PASS
 
 
@@ -361,7 +380,7 @@ def _sgd_judge(reference: str) -> Judge:
             before = tensor(expected, f"{name}0", name).array.astype(np.float64)
             grad = tensor(expected, f"{name}_grad0", name).array.astype(np.float64)
             if got.shape != want.shape:
-                raise Fail(f"{name} changed shape from {want.shape} to {got.shape} during sgd")
+                raise Fail(f"{name} changed shape during sgd")
             if np.allclose(got, want, rtol=1e-5, atol=1e-6):
                 continue
             if np.allclose(got, before):
@@ -373,6 +392,8 @@ def _sgd_judge(reference: str) -> Judge:
                            " (p.grad holds the gradient of the summed loss of the batch)")
             if np.allclose(got, before + lr * grad / batch_size, rtol=1e-5, atol=1e-6):
                 raise Fail("sgd moves the parameters along the gradient, uphill: subtract lr * p.grad / batch_size")
+            if reference == "expected":  # hidden: no values
+                raise Fail(f"after one sgd step on hidden parameters, {name} differs from p - lr * p.grad / batch_size")
             raise Fail(f"after one sgd step (lr={lr:g}, batch_size={batch_size:g}) {name} is"
                        f" {np.round(got.reshape(-1), 5).tolist()}, expected {np.round(want.reshape(-1), 5).tolist()}"
                        " (p - lr * p.grad / batch_size)")
@@ -438,9 +459,10 @@ ASSIGNMENT = Assignment(
         Check("data_iter: a generator (yield)", 1, DATA_ITER_PUBLIC, judge_generator),
         Check("data_iter: every example once per pass, last batch of 3", 2, DATA_ITER_PUBLIC, judge_every_example_once),
         Check("data_iter: shuffled, a new order every pass", 1, DATA_ITER_PUBLIC, judge_shuffled),
-        Check("data_iter: random sizes", 1, DATA_ITER_HIDDEN, judge_every_example_once),
+        Check("data_iter: random sizes", 1, DATA_ITER_HIDDEN,
+              lambda student, expected: judge_every_example_once(student, expected, hidden=True)),
         Check("linreg: (n, d) @ (d, 1) + b", 2, LINREG_PUBLIC, _tensor_values("linreg's result"), error_hint=MV_HINT),
-        Check("linreg: random sizes", 1, LINREG_HIDDEN, _tensor_values("linreg's result"), error_hint=MV_HINT),
+        Check("linreg: random sizes", 1, LINREG_HIDDEN, _tensor_values("linreg's result", hidden=True), error_hint=MV_HINT),
         Check("squared_loss: per example, labels of shape (n,)", 2, LOSS_FLAT, judge_squared_loss),
         Check("squared_loss: labels of shape (n, 1)", 1, LOSS_COLUMN, judge_squared_loss),
         Check("squared_loss: random batches", 1, LOSS_HIDDEN, judge_squared_loss),
