@@ -60,6 +60,9 @@ MISTAKES = [
             return torch.tensor(x.tolist(), dtype=torch.float32).reshape(len(x) // n_cols, n_cols)
         """},
      {TO_MATRIX_DTYPE, TO_MATRIX_VIEW}, "returned a copy"),
+    ("to_matrix leaving the error to reshape (not in the table)",
+     {"to_matrix": "def to_matrix(x, n_cols):\n    return x.reshape(-1, n_cols)"},
+     {"to_matrix: ValueError when len(x) is not a multiple of n_cols"}, "raised RuntimeError, expected ValueError"),
     ("flatten_batch flattening the batch dimension too",
      {"flatten_batch": "def flatten_batch(X):\n    return X.reshape(-1)"},
      {FLATTEN_PUBLIC, FLATTEN_ONE, FLATTEN_HIDDEN}, "batch dimension was flattened too"),

@@ -62,6 +62,10 @@ MISTAKES = [
     ("synthetic_data without noise",
      {"synthetic_data": SYNTHETIC + "    return X, (X @ w + b).reshape(-1, 1)"},
      {SYN_NOISE, SYN_HIDDEN}, "add noise"),
+    ("synthetic_data with uniform features (not in the table)",
+     {"synthetic_data": "def synthetic_data(w, b, num_examples):\n    X = torch.rand(num_examples, len(w))\n"
+                        "    y = X @ w + b + torch.normal(0, 0.01, (num_examples,))\n    return X, y.reshape(-1, 1)"},
+     {"synthetic_data: features drawn from N(0, 1)", SYN_HIDDEN}, "standard normal distribution"),
     ("data_iter without shuffling",
      {"data_iter": DATA_ITER_HEAD + """
     for i in range(0, num_examples, batch_size):
