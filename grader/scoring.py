@@ -79,6 +79,11 @@ def score_check(check: Check, outcome: ProbeOutcome, expected: ProbeOutcome | No
         hint = f" Hint: {check.error_hint}" if check.error_hint else ""
         if outcome.error.type == "NotImplementedError":
             return result("error", 0.0, f"{what} is not implemented yet (raises NotImplementedError)")
+        if check.hidden:
+            # The exception's text often quotes sizes or values of the hidden input: keep only
+            # its type and the student's own line, which is enough to find the bug.
+            where = f" ({outcome.error.where[-1]})" if outcome.error.where else ""
+            return result("error", 0.0, f"{what} raised {outcome.error.type} on a hidden input{where}.{hint}")
         return result("error", 0.0, f"{what} raised {outcome.error.describe()}.{hint}")
     if expected is None or expected.status != "ok":
         why = expected.detail or expected.status if expected else "missing"

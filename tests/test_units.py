@@ -118,3 +118,22 @@ def test_report_written_atomically_and_read_back(tmp_path):
     assert read_report(tmp_path / "sub" / "r.json") == report
     assert [p.name for p in (tmp_path / "sub").iterdir()] == ["r.json"]
     assert report.percent == 50.0
+
+
+def test_hidden_check_errors_do_not_quote_the_exception_text():
+    from grader.checks import Check, Probe
+    from grader.probe import ErrorInfo, ProbeOutcome
+    from grader.scoring import Context, score_check
+
+    def probe(ns, X):
+        return {}
+
+    error = ErrorInfo(type="RuntimeError", message="size of tensor a (17) must match b (5)", where=["line 3: return X / s"])
+    outcome = ProbeOutcome("error", {}, error=error)
+    ctx = Context(cell_of={}, cells={}, reference_available=True)
+    hidden = Check("h", 1, Probe("p", probe, ("f",), hidden=True), judge=lambda s, e: None, error_hint="use keepdim")
+    public = Check("p", 1, Probe("q", probe, ("f",)), judge=lambda s, e: None)
+    hidden_message = score_check(hidden, outcome, None, ctx).message
+    assert "17" not in hidden_message and "RuntimeError" in hidden_message and "line 3" in hidden_message
+    assert "use keepdim" in hidden_message
+    assert "(17)" in score_check(public, outcome, None, ctx).message
