@@ -55,6 +55,11 @@ def apply(policy: SandboxPolicy, extra_read_write: list[str] = ()) -> SandboxSta
     limits = policy.limits
     if limits.address_space:
         status.active["memory (address space)"] = f"RLIMIT_AS {limits.address_space >> 20} MB"
+    memory_cgroup = any(d.startswith("/sys/fs/cgroup/memory/") or "/unified/" in d for d in policy.cgroup_dirs)
+    if memory_cgroup and "process cleanup" in status.active:
+        status.active["memory (resident)"] = "memory cgroup for the kernel and all its processes"
+    elif not limits.address_space:
+        status.missing["memory"] = "no RLIMIT_AS (CUDA) and no memory cgroup: resident memory is not limited"
     if limits.cpu_s:
         status.active["CPU time"] = f"RLIMIT_CPU {limits.cpu_s} s"
     if limits.file_size:
