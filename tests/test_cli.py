@@ -45,12 +45,12 @@ def test_malformed_notebook_gets_a_zero_report_and_a_reason(tmp_path, name):
     assert len(report.errors) == 1 and "\n" not in report.errors[0] and name in report.errors[0]
 
 
-def test_missing_file_and_directory_are_reported(tmp_path):
-    for path in (tmp_path / "nope.ipynb", tmp_path):
-        out = tmp_path / "r.json"
-        assert main([str(path), "-o", str(out), "--json"]) == 0
-        report = GradeReport.model_validate_json(out.read_text())
-        assert report.status == "error" and report.errors
+def test_missing_file_is_reported_and_a_folder_needs_an_output_dir(tmp_path):
+    out = tmp_path / "r.json"
+    assert main([str(tmp_path / "nope.ipynb"), "-o", str(out), "--json"]) == 0
+    report = GradeReport.model_validate_json(out.read_text())
+    assert report.status == "error" and "no such file" in report.errors[0]
+    assert main([str(tmp_path), "--json"]) == 2  # a folder is bulk grading: it needs -o OUTDIR
 
 
 def test_unknown_assignment_is_a_zero_report(tmp_path):
