@@ -18,6 +18,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,10 @@ class Probe:
     hidden: bool = False
     timeout_s: float = 10.0
     helpers: tuple[Callable[..., Any], ...] = ()  # functions the probe calls, shipped with it
+    # False: judged on its own terms (e.g. a trained model measured on held-out data), so no
+    # reference outcome is computed or stored; its judges get `ProbeOutcome("ok", facts)` as
+    # `expected`, with the facts of `Assignment.prepare`.
+    reference: bool = True
 
     def seed(self, submission_seed: int) -> int:
         """Public probes get a seed of their own name; hidden ones mix in the submission's."""
@@ -82,6 +87,25 @@ class Check:
 
 
 @dataclass(frozen=True)
+class GradingContext:
+    """What the pipeline tells an assignment's `prepare` hook about one grading run."""
+
+    device: str  # "cpu" or "cuda"
+    scratch: Path  # the student's kernel can read it (and write it: never read back what is there)
+    data_root: Path | None  # real data sets (--data-root, else $GRADER_DATA_ROOT), if the user has them
+    seed: int  # the submission's seed
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What `Assignment.prepare` made for one run."""
+
+    inputs: dict[str, Any] = field(default_factory=dict)  # added to every probe's inputs (sent to the kernel)
+    facts: dict[str, Any] = field(default_factory=dict)  # for judges of reference-free probes only
+    timeouts: dict[str, float] = field(default_factory=dict)  # probe name -> time limit for this run
+
+
+@dataclass(frozen=True)
 class Assignment:
     name: str
     title: str
@@ -90,6 +114,9 @@ class Assignment:
     cell_timeout_s: float = 60.0
     notebook_budget_s: float = 600.0
     needs_device: bool = False
+    # Called once per grading before the kernel starts, e.g. to put a data set where the kernel
+    # can read it and keep a held-out split in the grader. Not called by `grade-author build`.
+    prepare: Callable[[GradingContext], Prepared] | None = None
 
     @property
     def probes(self) -> list[Probe]:

@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--budget", type=float, metavar="S", help="time limit for running the whole notebook (default: the assignment's)")
     parser.add_argument("--fail-under", type=float, metavar="PERCENT", help="exit 1 when the score is below this percentage of the maximum")
     parser.add_argument("--course-dir", type=Path, metavar="DIR", help="the course folder holding assignments/ (and solutions/)")
+    parser.add_argument("--data-root", type=Path, metavar="DIR",
+                        help="where real data sets live, e.g. a folder holding cifar-10-batches-py (default: $GRADER_DATA_ROOT;"
+                        " without either, a small generated data set in the same format is used)")
     parser.add_argument("--junit", type=Path, metavar="PATH", help="also write JUnit XML (one testcase per check)")
     parser.add_argument("--gradescope", type=Path, metavar="PATH", help="also write Gradescope's results.json")
     parser.add_argument("--prairielearn", type=Path, metavar="PATH", help="also write PrairieLearn's results.json")
@@ -78,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.fail_under is not None and not 0 <= args.fail_under <= 100:
         print("grade: error: --fail-under is a percentage between 0 and 100", file=sys.stderr)
         return EXIT_USAGE
+    if args.data_root is not None and not args.data_root.is_dir():
+        print(f"grade: error: --data-root {args.data_root} is not a folder", file=sys.stderr)
+        return EXIT_USAGE
     try:
         if not args.cluster:  # on a cluster, the workers' devices count, not this machine's
             resolve_device(args.device)
@@ -91,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
     options = GradeOptions(
         assignment=args.assignment, device=args.device, cell_timeout_s=args.timeout, probe_timeout_s=args.timeout,
-        budget_s=args.budget, course_dir=args.course_dir, sandbox=not args.no_sandbox,
+        budget_s=args.budget, course_dir=args.course_dir, sandbox=not args.no_sandbox, data_root=args.data_root,
     )
     if args.notebook.is_dir():
         if args.output is None or args.json:

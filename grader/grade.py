@@ -11,11 +11,11 @@ import os
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grader import __version__
-from grader.checks import Assignment
+from grader.checks import Assignment, GradingContext, Prepared
 from grader.course import Course, UnknownAssignment
 from grader.device import resolve_device
 from grader.execute import KernelSession, write_kernelspec
@@ -39,6 +39,16 @@ class GradeOptions:
     course_dir: Path | None = None
     zygote: Zygote | None = None  # bulk grading: fork kernels from a pre-imported server
     sandbox: bool = True  # False (--no-sandbox): the kernel runs with the grader's own rights
+    data_root: Path | None = None  # real data sets (--data-root); None: $GRADER_DATA_ROOT, else generated data
+
+
+DATA_ROOT_ENV = "GRADER_DATA_ROOT"
+
+
+def resolve_data_root(options: GradeOptions) -> Path | None:
+    if options.data_root is not None:
+        return Path(options.data_root)
+    return Path(os.environ[DATA_ROOT_ENV]) if os.environ.get(DATA_ROOT_ENV) else None
 
 
 def _failed_report(path: Path, message: str, started: float, sha: str | None = None,
@@ -58,6 +68,9 @@ def kernel_environment(scratch: Path) -> dict[str, str]:
         "HOME": str(scratch),
         "TMPDIR": str(scratch),
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        # Under the sandbox's RLIMIT_AS (4 GB), each thread's malloc arena reserves 64 MB of address
+        # space: a kernel training a CNN (hw6) ran out with glibc's default of 8 arenas per core.
+        "MALLOC_ARENA_MAX": "2",
     })
     return env
 
@@ -65,7 +78,7 @@ def kernel_environment(scratch: Path) -> dict[str, str]:
 def load_expected(course: Course, assignment: Assignment) -> dict[str, ProbeOutcome]:
     expected: dict[str, ProbeOutcome] = {}
     for probe in assignment.probes:
-        if probe.hidden:
+        if probe.hidden or not probe.reference:
             continue
         path = course.expected_dir(assignment.name) / f"{probe.name}.safetensors"
         try:
@@ -95,19 +108,28 @@ async def grade_notebook_async(path: Path, options: GradeOptions = GradeOptions(
     seed = int(loaded.sha256[:8], 16)
     probes = sorted(assignment.probes, key=lambda p: len(p.uses))  # single-function probes first
     inputs = {p.name: p.make_inputs(seed) | ({"device": device} if assignment.needs_device else {}) for p in probes}
-    hidden = [p for p in probes if p.hidden]
+    hidden = [p for p in probes if p.hidden and p.reference]
     have_reference = bool(hidden) and course.has_solution(name)
     errors: list[str] = []
     warnings = list(loaded.warnings)
 
     with ThreadPoolExecutor(max_workers=1) as pool, tempfile.TemporaryDirectory(prefix="grader-") as tmp:
-        reference = start_reference(pool, course.solution_path(name), hidden, inputs, seed) if have_reference else None
         scratch = Path(tmp) / "work"
         # Probe files live outside the scratch dir, so the student's code cannot swap the directory
         # itself for a symlink (files inside it are written and read with safe_io).
         io_dir = Path(tmp) / "probe-io"
         io_dir.mkdir()
         scratch.mkdir()
+        prepared = Prepared()
+        if assignment.prepare is not None:
+            try:
+                prepared = assignment.prepare(GradingContext(device, scratch, resolve_data_root(options), seed))
+            except Exception as exc:  # the grader's set-up (e.g. a bad --data-root), not the student's doing
+                return _failed_report(path, f"could not prepare {name}: {exc}", started, loaded.sha256, name,
+                                      assignment.max_score)
+            for probe_inputs in inputs.values():
+                probe_inputs.update(prepared.inputs)
+        reference = start_reference(pool, course.solution_path(name), hidden, inputs, seed) if have_reference else None
         budget = options.budget_s or assignment.notebook_budget_s
         sandbox = KernelSandbox(Path(tmp), scratch, enabled=options.sandbox, cuda=device.startswith("cuda"),
                                 cpu_s=max(1800, int(3 * budget)), extra_write=[str(io_dir)])
@@ -123,6 +145,8 @@ async def grade_notebook_async(path: Path, options: GradeOptions = GradeOptions(
                 plans = [CellPlan(i, c.source, cell_marks(c)) for i, c in loaded.code_cells]
                 await run.run_cells(plans)
                 for probe in probes:
+                    if probe.name in prepared.timeouts:
+                        probe = replace(probe, timeout_s=prepared.timeouts[probe.name])
                     outcomes[probe.name] = await run.run_probe(probe, inputs[probe.name], probe.seed(seed))
         except Exception as exc:  # the kernel could not even start: report it, keep what ran
             errors.append(f"the notebook's kernel failed: {type(exc).__name__}: {str(exc)[:200]}")
@@ -130,6 +154,7 @@ async def grade_notebook_async(path: Path, options: GradeOptions = GradeOptions(
             warnings.extend(sandbox.warnings())
             sandbox.close()
         expected = load_expected(course, assignment)
+        expected.update({p.name: ProbeOutcome("ok", dict(prepared.facts)) for p in probes if not p.reference})
         if reference is not None:
             try:
                 expected.update(reference.result())

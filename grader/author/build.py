@@ -38,7 +38,7 @@ def build_assignment(course: Course, name: str, target_dir: Path | None = None) 
     if expected_dir.exists():
         shutil.rmtree(expected_dir)
     expected_dir.mkdir()
-    public = [p for p in assignment.probes if not p.hidden]
+    public = [p for p in assignment.probes if not p.hidden and p.reference]
     inputs = {p.name: p.make_inputs(PUBLIC_SEED) for p in public}
     outcomes = run_reference(course.solution_path(name), public, inputs, PUBLIC_SEED, out_dir=expected_dir)
     broken = [f"{n}: {o.status} {o.error.describe() if o.error else o.detail}" for n, o in outcomes.items() if o.status != "ok"]
