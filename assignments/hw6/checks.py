@@ -46,14 +46,14 @@ PROFILES: dict[str, dict[str, Any]] = {
     # check split (the student's `test_batch`), 2,000 held out in the grader.
     "generated": dict(
         seed=6, heldout_seed=60_606, n_train=3000, n_check=500, n_heldout=2000, noise=0.15,
-        batch_size=32, num_epochs=3, lr=0.01, threshold=0.70, loss_ratio=0.6,
-        budget_s={"cpu": 150.0, "cuda": 60.0},
+        batch_size=32, num_epochs=3, lr=0.01, threshold=0.70, loss_ratio=0.5,
+        budget_s={"cpu": 100.0, "cuda": 100.0},
     ),
     # Smaller and faster, for the test suite only (GRADER_HW6_PROFILE=quick).
     "quick": dict(
         seed=6, heldout_seed=60_606, n_train=1200, n_check=300, n_heldout=1000, noise=0.15,
-        batch_size=32, num_epochs=2, lr=0.01, threshold=0.40, loss_ratio=0.85,
-        budget_s={"cpu": 90.0, "cuda": 60.0},
+        batch_size=16, num_epochs=3, lr=0.01, threshold=0.55, loss_ratio=0.5,
+        budget_s={"cpu": 60.0, "cuda": 60.0},
     ),
     # Real CIFAR-10 under --data-root: the first n_train training images; the check split is the
     # last n_check training images; held out: the real test_batch (10,000 images), read by the
@@ -65,7 +65,26 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 CALIBRATION = """
-filled in by scripts/calibrate_hw6.py
+Measured with scripts/calibrate_hw6.py on these 2-core machines (torch 2.14.1, 2 threads, CPU),
+2026-11-23, machine lightly loaded (load average 1-2). Rules: see the script's docstring
+(threshold = lowest accuracy - 0.15 rounded down to 0.05; budget = 10 x slowest training,
+rounded up to 10 s; loss_ratio 0.5).
+
+generated (the grading seed first, then 3 more seeds; lr 0.01, batch 32, 3 epochs of 3,000):
+    held-out accuracy 0.889 (grading seed), 0.964, 0.947, 0.958; check-split loss 2.31 -> 0.12-0.30
+    training 7.8-9.3 s  =>  threshold 0.70, budget 100 s.
+    A whole `grade solutions/hw6.ipynb --device cpu` took 35.6 s under load average ~3
+    (training 24 s there). CUDA budget: not measured (no GPU here); the CPU budget is kept.
+quick (tests only; lr 0.01, batch 16, 3 epochs of 1,200):
+    held-out accuracy 0.824 (grading seed), 0.921, 0.738, 0.851; training 3.7-3.9 s
+    =>  threshold 0.55; budget by the rule 40 s, raised to 60 s so that tests on a busy shared
+    machine do not flake.
+lr: 0.01 trains steadily; at 0.02-0.03 (batch 32) the held-out accuracy oscillated between
+    epochs (0.44 -> 0.27 -> 0.63 at 0.03), and the notes warn that 0.1 can collapse to chance.
+cifar10: NOT calibrated: no machine here has real CIFAR-10. The numbers in PROFILES are
+    provisional (this model reaches roughly 50-60% test accuracy after 10 epochs of all 50,000
+    images in the notes' setting, so 5 epochs of 20,000 should clear 0.35 comfortably). Run
+    `scripts/calibrate_hw6.py --data-root DIR` (and with --device cuda on a GPU) and replace them.
 """
 
 
@@ -151,7 +170,8 @@ def probe_train(ns, data_root, checksums, n_train, batch_size, num_epochs, lr, d
 
     train_set = open_cifar10(data_root, True, checksums, ToTensor())
     check_set = open_cifar10(data_root, False, checksums, ToTensor())
-    loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(0))
+    order = torch.Generator().manual_seed(torch.initial_seed())  # the probe's seed: fixed per grading
+    loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=order)
 
     class TrainIter:
         """The DataLoader as `train` sees it, counting the epochs and batches drawn from it."""
@@ -190,7 +210,7 @@ def probe_train(ns, data_root, checksums, n_train, batch_size, num_epochs, lr, d
     state = {k: v.detach().to("cpu").clone() for k, v in trained.state_dict().items()}
     try:
         trained.to(device)
-        accuracy = ns["evaluate_accuracy"](net=trained, data_iter=DataLoader(check_set, batch_size=250), device=device)
+        accuracy = ns["evaluate_accuracy"](net=trained, data_iter=DataLoader(check_set, batch_size=128), device=device)
         eval_error = None
     except Exception as exc:
         accuracy, eval_error = None, failure(exc)

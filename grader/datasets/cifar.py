@@ -113,8 +113,8 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def _class_looks(num_classes: int = 10) -> list[dict]:
     """Each class: a mean colour and a grating texture (orientation, frequency).
 
-    The colours sit on a ring of hues, so neighbouring classes overlap once per-image colour
-    jitter and pixel noise are added; the texture tells most of those apart.
+    The colours sit on a ring of hues (neighbours close, so per-image jitter and pixel noise blur
+    them a little); the grating's orientation and frequency are a second, spatial cue.
     """
     looks = []
     for k in range(num_classes):
