@@ -122,11 +122,11 @@ def test_prepare_keeps_the_held_out_split_out_of_the_kernels_folder(tmp_path):
     prepared = checks.prepare(GradingContext("cpu", tmp_path, None, 0))
     facts, inputs = prepared.facts, prepared.inputs
     assert facts["profile"] == "quick" and prepared.timeouts == {"train": 60.0}
-    written = {p.name for p in (tmp_path / "data" / cifar.BASE_FOLDER).iterdir()}
+    written = {p.name for p in (tmp_path / "grader-data" / cifar.BASE_FOLDER).iterdir()}
     assert written == {*cifar.TRAIN_FILES, "test_batch", "batches.meta"}
     assert not any(isinstance(v, np.ndarray) for v in inputs.values())
-    train_x, _ = cifar.load_arrays(tmp_path / "data", True, inputs["checksums"])
-    check_x, check_y = cifar.load_arrays(tmp_path / "data", False, inputs["checksums"])
+    train_x, _ = cifar.load_arrays(tmp_path / "grader-data", True, inputs["checksums"])
+    check_x, check_y = cifar.load_arrays(tmp_path / "grader-data", False, inputs["checksums"])
     heldout_x, _ = facts["heldout"]
     assert np.array_equal(check_x, facts["check"][0]) and np.array_equal(check_y, facts["check"][1])
     kernel_images = {x.tobytes() for x in np.concatenate([train_x, check_x])}
@@ -152,7 +152,7 @@ def test_real_cifar10_under_data_root_is_used_and_its_test_batch_held_out(tmp_pa
     assert prepared.inputs["n_train"] == 1000
     real_test = cifar.load_arrays(real, False)
     assert np.array_equal(prepared.facts["heldout"][0], real_test[0])
-    kernel_test = cifar.load_arrays(tmp_path / "scratch" / "data", False, prepared.inputs["checksums"])
+    kernel_test = cifar.load_arrays(tmp_path / "scratch" / "grader-data", False, prepared.inputs["checksums"])
     assert len(kernel_test[1]) == 1000 and not np.array_equal(kernel_test[0][:300], real_test[0])
 
 
@@ -161,6 +161,21 @@ def test_a_data_root_that_is_not_the_original_cifar10_is_refused(tmp_path):
     report = hw6(solution("hw6"), tmp_path, data_root=tmp_path / "fake")
     assert report.status == "error" and report.score == 0
     assert "is not the original CIFAR-10" in report.errors[0], report.errors
+
+
+def test_a_data_root_without_cifar10_falls_back_to_generated_data_and_says_so(tmp_path):
+    checks = load_checks()
+    (tmp_path / "other").mkdir()
+    prepared = checks.prepare(GradingContext("cpu", tmp_path / "scratch", tmp_path / "other", 0))
+    assert prepared.facts["profile"] == "quick"
+    assert f"no cifar-10-batches-py under {tmp_path / 'other'}" in prepared.facts["data"]
+
+
+def test_cli_refuses_a_data_root_that_is_not_a_folder(tmp_path, capsys):
+    from grader.cli import main
+
+    assert main([str(ROOT / "solutions" / "hw6.ipynb"), "--data-root", str(tmp_path / "missing")]) == 2
+    assert "--data-root" in capsys.readouterr().err
 
 
 def test_device_auto_picks_cuda_when_present(monkeypatch):

@@ -122,7 +122,7 @@ def prepare(ctx: GradingContext) -> Prepared:
     name = _profile_name(ctx)
     config = PROFILES[name]
     splits = real_splits(ctx.data_root, config) if name == "cifar10" else generated_splits(config)  # type: ignore[arg-type]
-    root = ctx.scratch / "data"
+    root = ctx.scratch / "grader-data"
     checksums = cifar.write_cifar10(root, splits["train"], splits["check"])  # the held-out split is not written
     where = f"real CIFAR-10 from {ctx.data_root}" if name == "cifar10" else "the generated CIFAR-10-format data set"
     if name != "cifar10" and ctx.data_root is not None:
