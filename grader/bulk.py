@@ -98,8 +98,11 @@ def zygote_environment(jobs: int) -> dict[str, str]:
     threads = str(kernel_threads(jobs))
     # Read by torch/OpenMP at import, so they must be right in the zygote itself: jobs x threads
     # above the core count makes OpenMP's spinning threads fight and everything slows down.
+    # MALLOC_ARENA_MAX likewise: glibc reads it once, and per-thread arenas of a training kernel
+    # otherwise exhaust the sandbox's 4 GB address-space limit (as in kernel_environment).
     return dict(os.environ) | {
         "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg",
+        "MALLOC_ARENA_MAX": "2",
     }
 
 
