@@ -89,11 +89,14 @@ def test_force_regrades_everything(tmp_path):
 
 
 def test_ctrl_c_keeps_finished_reports(tmp_path):
-    subs, out = tmp_path / "subs", tmp_path / "out"
+    subs, out, private_tmp = tmp_path / "subs", tmp_path / "out", tmp_path / "tmp"
+    private_tmp.mkdir()
     for i in range(6):
         write(with_cells(solution("hw3"), append=[f"student = {i}"]), subs / f"s{i}_hw3.ipynb")
+    # Its own TMPDIR: the zygote (and every kernel forked from it) carries that path in its command line.
+    env = dict(os.environ, TMPDIR=str(private_tmp))
     process = subprocess.Popen([sys.executable, "-m", "grader.cli", str(subs), "-o", str(out), "--jobs", "1"],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while not list(out.glob("*.json")) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -106,12 +109,12 @@ def test_ctrl_c_keeps_finished_reports(tmp_path):
         assert read_report(path).score == 18
     table = rows(out)
     assert len(table) == 6 and sum(r["status"] == "not graded" for r in table.values()) == 6 - len(finished)
-    assert not _kernels_of(process.pid)
+    assert _processes_mentioning(str(private_tmp)) == []
 
 
-def _kernels_of(pid: int) -> list[str]:
-    result = subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True)
-    return [line for line in result.stdout.splitlines() if "grader.zygote" in line or "ipykernel" in line and str(pid) in line]
+def _processes_mentioning(text: str) -> list[str]:
+    result = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True)
+    return [line for line in result.stdout.splitlines() if text in line and "ps -eo" not in line]
 
 
 def test_folder_needs_an_output_directory(tmp_path):
