@@ -16,12 +16,14 @@ import json
 import sys
 import time
 import uuid
+from queue import Empty
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
@@ -35,6 +37,40 @@ KERNEL_NAME = "grader-python"
 TIMEOUT_ENAME = "GraderCellTimeout"
 PING_TIMEOUT_S = 5.0
 STARTUP_TIMEOUT_S = 60
+
+
+class PromptKernelClient(AsyncKernelClient):
+    """A kernel client that is ready as soon as the kernel demonstrably is.
+
+    jupyter_client's wait_for_ready ends by waiting for 0.2 s of IOPub silence, on every kernel
+    start, to drain start-up messages; nbclient filters IOPub by parent message id, so those do
+    not matter here. Ready means: the kernel answered kernel_info on the shell channel, and an
+    IOPub message about that same request arrived (so our subscription is connected).
+    """
+
+    async def wait_for_ready(self, timeout: float | None = None) -> None:  # type: ignore[override]
+        deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
+        while time.monotonic() < deadline:
+            msg_id = self.kernel_info()
+            if await self._reply_and_iopub_for(msg_id, deadline):
+                return
+            if not await self.is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+        raise RuntimeError(f"Kernel didn't respond in {timeout} seconds")
+
+    async def _reply_and_iopub_for(self, msg_id: str, deadline: float) -> bool:
+        replied = iopub_seen = False
+        while not (replied and iopub_seen) and time.monotonic() < deadline:
+            try:
+                if not replied:
+                    msg = await self.shell_channel.get_msg(timeout=1)
+                    replied = msg["parent_header"].get("msg_id") == msg_id
+                else:
+                    msg = await self.iopub_channel.get_msg(timeout=0.2)
+                    iopub_seen = msg["parent_header"].get("msg_id") == msg_id
+            except Empty:
+                return False  # not connected yet (ZMQ's slow joiner): ask again
+        return replied and iopub_seen
 
 
 @dataclass
@@ -124,6 +160,7 @@ class KernelSession:
             transport="ipc",
             ip=str(ipc_dir / "kernel"),
             connection_file=str(ipc_dir / "connection.json"),
+            client_class="grader.execute.PromptKernelClient",
         )
         log_path = self.workdir.parent / "kernel.log"
         if self.zygote is not None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -99,7 +101,8 @@ class Zygote:
     def __init__(self, workdir: Path, env: dict[str, str]) -> None:
         self.workdir = workdir
         self.env = env
-        self.socket_path = str(workdir / "zygote.sock")
+        self._socket_dir: str | None = None
+        self.socket_path = ""
         self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Zygote:
@@ -111,6 +114,9 @@ class Zygote:
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        # AF_UNIX paths are limited to 108 bytes and TMPDIR can be long: a short private dir.
+        self._socket_dir = tempfile.mkdtemp(prefix="grader-zs-", dir="/tmp" if os.path.isdir("/tmp") else None)
+        self.socket_path = os.path.join(self._socket_dir, "zygote.sock")
         log = open(self.workdir / "zygote.log", "ab")
         self._process = subprocess.Popen(
             [sys.executable, "-m", "grader.zygote.server", self.socket_path],
@@ -122,7 +128,8 @@ class Zygote:
         line = self._process.stdout.readline()  # blocks until `ready` or the process ends
         if line.strip() != b"ready":
             self.stop()
-            raise ZygoteError(f"the kernel fork server did not start (see {self.workdir / 'zygote.log'})")
+            lines = (self.workdir / "zygote.log").read_text(errors="replace").strip().splitlines()
+            raise ZygoteError(f"the kernel fork server did not start ({lines[-1] if lines else 'no output'})")
         self.startup_s = time.monotonic() - started
 
     def stop(self) -> None:
@@ -138,6 +145,9 @@ class Zygote:
                 process.wait()
         if process.stdout:
             process.stdout.close()
+        if self._socket_dir:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None
 
     def spawn(self, kernel_args: list[str], env: dict[str, str], cwd: str, log: str) -> ZygoteProcess:
         if self._process is None or self._process.poll() is not None:
