@@ -76,3 +76,16 @@ def lost(report: GradeReport) -> set[str]:
 
 def by_name(report: GradeReport) -> dict:
     return {t.name: t for t in report.tests}
+
+
+def assert_full_marks(report: GradeReport, max_score: float) -> None:
+    """The solution: graded, every point, every cell ran cleanly."""
+    assert report.status == "graded"
+    assert report.score == report.max_score == max_score, [(t.name, t.message) for t in report.tests if t.status != "passed"]
+    assert all(c.status == "ok" for c in report.cells), [c for c in report.cells if c.status != "ok"]
+
+
+def assert_stub_scores_zero(report: GradeReport) -> None:
+    """The stub: graded (not an error report), zero, and every check says why."""
+    assert report.status == "graded" and report.score == 0 and report.errors == []
+    assert all("not implemented yet" in t.message for t in report.tests), [t.message for t in report.tests]
