@@ -66,21 +66,31 @@ def tolerance(dtype: str, rtol: float | None, atol: float | None) -> tuple[float
     return (default_rtol if rtol is None else rtol, default_atol if atol is None else atol)
 
 
+def shape_text(got: tuple[int, ...], want: tuple[int, ...], hidden: bool) -> str:
+    """How a failure names shapes: never those of a hidden input (a report must not leak it)."""
+    return "the wrong shape on a hidden input" if hidden else f"shape {tuple(got)}, expected {tuple(want)}"
+
+
 def assert_close(
-    actual: np.ndarray, expected: np.ndarray, what: str, rtol: float, atol: float, hint: str = ""
+    actual: np.ndarray, expected: np.ndarray, what: str, rtol: float, atol: float, hint: str = "",
+    hidden: bool = False,
 ) -> None:
+    """Shape, NaN, then values; with `hidden`, the message names no shape, index or value."""
     suffix = f": {hint}" if hint else ""
     if actual.shape != expected.shape:
-        raise Fail(f"{what} has shape {tuple(actual.shape)}, expected {tuple(expected.shape)}{suffix}")
-    a = actual.astype(np.float64) if actual.dtype != np.bool_ else actual.astype(np.float64)
-    e = expected.astype(np.float64) if expected.dtype != np.bool_ else expected.astype(np.float64)
+        raise Fail(f"{what} has {shape_text(actual.shape, expected.shape, hidden)}{suffix}")
+    a = actual.astype(np.float64)
+    e = expected.astype(np.float64)
     bad_nan = np.isnan(a) & ~np.isnan(e)
     if bad_nan.any():
         idx = tuple(int(i) for i in np.argwhere(bad_nan)[0])
-        raise Fail(f"{what} contains NaN (first at index {idx}) where a number was expected{suffix}")
+        where = " on a hidden input" if hidden else f" (first at index {idx})"
+        raise Fail(f"{what} contains NaN{where} where a number was expected{suffix}")
     with np.errstate(invalid="ignore"):
         close = np.isclose(a, e, rtol=rtol, atol=atol, equal_nan=True)
     if not close.all():
+        if hidden:
+            raise Fail(f"{what} differs from the expected values on a hidden input{suffix}")
         idx = tuple(int(i) for i in np.argwhere(~close)[0])
         where = f" at index {idx}" if idx else ""
         raise Fail(
@@ -90,16 +100,19 @@ def assert_close(
 
 
 def same_tensor(
-    key: str, what: str, rtol: float | None = None, atol: float | None = None, hint: str = ""
+    key: str, what: str, rtol: float | None = None, atol: float | None = None, hint: str = "", hidden: bool = False
 ) -> Judge:
-    """Judge: the student's tensor `key` has the reference's shape and values (dtype-aware tolerance)."""
+    """Judge: the student's tensor `key` has the reference's shape and values (dtype-aware tolerance).
+
+    Pass hidden=True for a hidden check's judge, so its messages do not describe the hidden input.
+    """
 
     def judge(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
         assert expected is not None
         want = tensor(expected, key, what)
         got = tensor(student, key, what)
         r, a = tolerance(want.dtype, rtol, atol)
-        assert_close(got.array, want.array, what, r, a, hint)
+        assert_close(got.array, want.array, what, r, a, hint, hidden=hidden)
         return PASS
 
     return judge

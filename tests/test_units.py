@@ -137,3 +137,16 @@ def test_hidden_check_errors_do_not_quote_the_exception_text():
     assert "17" not in hidden_message and "RuntimeError" in hidden_message and "line 3" in hidden_message
     assert "use keepdim" in hidden_message
     assert "(17)" in score_check(public, outcome, None, ctx).message
+
+
+def test_hidden_comparisons_name_no_shape_index_or_value():
+    cases = [(np.zeros((17, 3)), np.zeros((5, 3))), (np.array([np.nan, 1.0]), np.array([0.0, 1.0])),
+             (np.array([1.0, 2.5]), np.array([1.0, 1.0]))]
+    for actual, expected in cases:
+        with pytest.raises(Fail) as hidden:
+            assert_close(actual, expected, "x", 1e-5, 1e-6, hint="use keepdim", hidden=True)
+        with pytest.raises(Fail) as public:
+            assert_close(actual, expected, "x", 1e-5, 1e-6, hint="use keepdim")
+        assert "hidden input" in hidden.value.message and hidden.value.message.endswith(": use keepdim")
+        assert not any(s in hidden.value.message for s in ("17", "2.5", "index", "(5, 3)"))
+        assert any(s in public.value.message for s in ("17", "2.5", "index"))

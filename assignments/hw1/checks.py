@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from grader.checks import PASS, Assignment, Check, Fail, Judge, Probe, Verdict
-from grader.judge import assert_close, describe, tensor, tolerance, value
+from grader.judge import assert_close, describe, shape_text, tensor, tolerance, value
 from grader.probe import ProbeOutcome
 
 KEEPDIM_HINT = (
@@ -260,13 +260,7 @@ ADD_INPLACE_HIDDEN = Probe("add_inplace_hidden", probe_add_inplace, ("add_inplac
 
 def _close(got: np.ndarray, want: np.ndarray, dtype: str, what: str, hidden: bool, hint: str = "") -> None:
     r, a = tolerance(dtype, None, None)
-    if not hidden:
-        assert_close(got, want, what, r, a, hint)
-        return
-    try:
-        assert_close(got, want, what, r, a)
-    except Fail:
-        raise Fail(f"{what} differs from the expected values on a hidden input" + (f": {hint}" if hint else "")) from None
+    assert_close(got, want, what, r, a, hint, hidden=hidden)
 
 
 def _values(key: str, what: str, shape_hint=None, hidden: bool = False) -> Judge:
@@ -278,7 +272,7 @@ def _values(key: str, what: str, shape_hint=None, hidden: bool = False) -> Judge
         got = tensor(student, key, what)
         if got.shape != want.shape:
             hint = shape_hint(got.shape, want.shape) if shape_hint else None
-            shapes = "the wrong shape" if hidden else f"shape {got.shape}, expected {want.shape}"
+            shapes = shape_text(got.shape, want.shape, hidden)
             raise Fail(f"{what} has {shapes}" + (f": {hint}" if hint else ""))
         _close(got.array, want.array, want.dtype, what, hidden)
         return PASS
@@ -409,7 +403,7 @@ def judge_row_normalize(square: bool, hidden: bool = False) -> Judge:
         want = tensor(expected, "out", "row_normalize's result")
         got = tensor(student, "out", "row_normalize's result")
         if got.shape != want.shape:
-            shapes = "the wrong shape" if hidden else f"shape {got.shape}, expected {want.shape}"
+            shapes = shape_text(got.shape, want.shape, hidden)
             raise Fail(f"row_normalize's result has {shapes}: {KEEPDIM_HINT}")
         sums = got.array.astype(np.float64).sum(axis=1)
         if not np.allclose(sums, 1.0, atol=1e-4):
@@ -430,7 +424,7 @@ def judge_add_values(hidden: bool = False) -> Judge:
         want = tensor(expected, "out", "add_inplace's result")
         got = tensor(student, "out", "add_inplace's result")
         if got.shape != want.shape:
-            shapes = "the wrong shape" if hidden else f"shape {got.shape}, expected {want.shape}"
+            shapes = shape_text(got.shape, want.shape, hidden)
             raise Fail(f"add_inplace's result has {shapes}: it should be Y itself, holding Y + X")
         _close(got.array, want.array, want.dtype, "add_inplace's result", hidden, "it should hold Y + X")
         return PASS

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from grader.checks import PASS, Assignment, Check, Fail, Judge, Probe, Verdict
-from grader.judge import assert_close, describe, tensor, value
+from grader.judge import assert_close, describe, shape_text, tensor, value
 from grader.probe import ProbeOutcome, TensorValue
 
 # The worked examples of assignments.md, most with the defaults left out.
@@ -240,7 +240,7 @@ def judge_corr2d(hidden: bool = False) -> Judge:
         K = tensor(expected, "K", "K").array.astype(np.float64)
         what = "corr2d's result" if hidden else f"corr2d of a {X.shape} X with a {K.shape} kernel"
         if got.shape != want.shape:
-            shapes = "the wrong shape" if hidden else f"shape {got.shape}, expected {want.shape}"
+            shapes = shape_text(got.shape, want.shape, hidden)
             raise Fail(f"{what} has {shapes}: (h - kh + 1, w - kw + 1), with kh, kw = K.shape (the kernel need"
                        " not be square)")
         if got.dtype not in FLOAT_DTYPES:
@@ -288,7 +288,7 @@ def judge_pool(hidden: bool = False) -> Judge:
                             " the output has h // ph rows and w // pw columns")
                 else:
                     hint = "the output has h // ph rows and w // pw columns (stride = window size)"
-                shapes = "the wrong shape" if hidden else f"shape {got.shape}, expected {want.shape}"
+                shapes = shape_text(got.shape, want.shape, hidden)
                 raise Fail(f"{what} has {shapes}: {hint}")
             other = "max" if mode == "avg" else "avg"
             if np.allclose(got.array, _np_pool(X, ph, pw, other), rtol=1e-4, atol=1e-5) \
