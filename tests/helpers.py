@@ -89,3 +89,11 @@ def assert_stub_scores_zero(report: GradeReport) -> None:
     """The stub: graded (not an error report), zero, and every check says why."""
     assert report.status == "graded" and report.score == 0 and report.errors == []
     assert all("not implemented yet" in t.message for t in report.tests), [t.message for t in report.tests]
+
+
+def assert_loses_exactly(report: GradeReport, must_lose: set[str], phrase: str) -> None:
+    """A typical mistake: exactly these checks lose points, and the student reads `phrase` about it."""
+    assert report.status == "graded"
+    assert lost(report) == must_lose, [(t.name, t.message) for t in report.tests if t.score < t.max_score]
+    messages = " ".join(by_name(report)[name].message for name in must_lose)
+    assert phrase in messages, messages

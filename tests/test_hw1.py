@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import assert_full_marks, assert_stub_scores_zero, by_name, grade, lost, solution, stub, with_cells
+from tests.helpers import assert_loses_exactly, assert_full_marks, assert_stub_scores_zero, by_name, grade, lost, solution, stub, with_cells
 
 TO_MATRIX_VALUES = "to_matrix: shape and values (20 elements, 4 columns)"
 TO_MATRIX_DTYPE = "to_matrix: keeps the dtype"
@@ -111,6 +111,4 @@ MISTAKES = [
 @pytest.mark.parametrize("replace,must_lose,phrase", [m[1:] for m in MISTAKES], ids=[m[0] for m in MISTAKES])
 def test_typical_mistake_loses_exactly_its_checks(tmp_path, replace, must_lose, phrase):
     report = grade(with_cells(solution("hw1"), replace=replace), tmp_path)
-    assert lost(report) == must_lose, [(t.name, t.message) for t in report.tests if t.score < t.max_score]
-    messages = " ".join(by_name(report)[name].message for name in must_lose)
-    assert phrase in messages, messages
+    assert_loses_exactly(report, must_lose, phrase)

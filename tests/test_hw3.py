@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import assert_full_marks, assert_stub_scores_zero, by_name, grade, lost, solution, stub, with_cells
+from tests.helpers import assert_loses_exactly, assert_full_marks, assert_stub_scores_zero, by_name, grade, lost, solution, stub, with_cells
 
 SOFTMAX_ALL = {
     "softmax: values on a non-square batch",
@@ -75,9 +75,7 @@ MISTAKES = [
 @pytest.mark.parametrize("replace,must_lose,phrase", [m[1:] for m in MISTAKES], ids=[m[0] for m in MISTAKES])
 def test_typical_mistake_loses_exactly_its_checks(tmp_path, replace, must_lose, phrase):
     report = grade(with_cells(solution("hw3"), replace=replace), tmp_path)
-    assert lost(report) == must_lose
-    messages = " ".join(by_name(report)[name].message for name in must_lose)
-    assert phrase in messages, messages
+    assert_loses_exactly(report, must_lose, phrase)
 
 
 def test_marks_survive_reordering_edits_and_extra_cells(tmp_path):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import assert_full_marks, assert_stub_scores_zero, by_name, grade, lost, solution, stub, with_cells
+from tests.helpers import assert_loses_exactly, assert_full_marks, assert_stub_scores_zero, by_name, grade, lost, solution, stub, with_cells
 
 CENTERED = {"CenteredLayer: subtracts the mean of all elements of a matrix", "CenteredLayer: random 3-D inputs"}
 REGISTERED = "MyDense: weight and bias are registered nn.Parameters"
@@ -83,10 +83,7 @@ MISTAKES = [
 @pytest.mark.parametrize("replace,must_lose,phrase", [m[1:] for m in MISTAKES], ids=[m[0] for m in MISTAKES])
 def test_typical_mistake_loses_exactly_its_checks(tmp_path, replace, must_lose, phrase):
     report = grade(with_cells(solution("hw4"), replace=replace), tmp_path)
-    assert report.status == "graded"
-    assert lost(report) == must_lose, [(t.name, t.message) for t in report.tests if t.score < t.max_score]
-    messages = " ".join(by_name(report)[name].message for name in must_lose)
-    assert phrase in messages, messages
+    assert_loses_exactly(report, must_lose, phrase)
 
 
 def test_modules_are_built_with_keyword_arguments(tmp_path):

@@ -16,7 +16,7 @@ import pytest
 
 from grader.checks import GradingContext
 from grader.datasets import cifar
-from tests.helpers import assert_stub_scores_zero, ROOT, by_name, grade, lost, solution, stub, with_cells
+from tests.helpers import assert_loses_exactly, assert_stub_scores_zero, ROOT, by_name, grade, lost, solution, stub, with_cells
 
 ARCH = "CIFARNet: 145,578 parameters, output (N, 10)"
 SAME = "CIFARNet: the notes' layers in order"
@@ -251,10 +251,7 @@ MISTAKES = [
 @pytest.mark.parametrize("replace,must_lose,phrase", [m[1:] for m in MISTAKES], ids=[m[0] for m in MISTAKES])
 def test_typical_mistake_loses_exactly_its_checks(tmp_path, replace, must_lose, phrase):
     report = hw6(with_cells(solution("hw6"), replace=replace), tmp_path)
-    assert report.status == "graded"
-    assert lost(report) == must_lose, [(t.name, t.message) for t in report.tests]
-    messages = " ".join(by_name(report)[name].message for name in must_lose)
-    assert phrase in messages, messages
+    assert_loses_exactly(report, must_lose, phrase)
 
 
 # ---------------------------------------------------------------- CUDA only
