@@ -11,6 +11,8 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# the distribution was called `grader` before it was renamed (that name is taken on PyPI)
+	$(BIN)/python -m pip uninstall -qq -y grader 2>/dev/null || true
 	$(BIN)/python -m pip install -qq -e '.[test,cluster]'
 	touch $(STAMP)
 

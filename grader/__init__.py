@@ -4,6 +4,6 @@ judgement in the grader's own process."""
 from importlib.metadata import PackageNotFoundError, version
 
 try:
-    __version__ = version("grader")
+    __version__ = version("d2l-autograder")
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+source"
