@@ -11,9 +11,8 @@ import nbformat
 
 from grader.author.stub import make_stub, render
 from grader.course import Course
-from grader.judge import assert_close
-from grader.checks import Fail
-from grader.probe import ProbeOutcome, TensorValue, read_result
+from grader.author.compare import outcome_difference
+from grader.probe import read_result
 from grader.reference import run_reference
 
 PUBLIC_SEED = 0  # public probes ignore the submission seed; see Probe.seed
@@ -47,24 +46,6 @@ def build_assignment(course: Course, name: str, target_dir: Path | None = None) 
     return BuildResult(name, stub_path, sorted(expected_dir.iterdir()))
 
 
-def _same(a: object, b: object) -> bool:
-    if isinstance(a, TensorValue) and isinstance(b, TensorValue):
-        try:
-            assert_close(a.array, b.array, "value", 1e-5, 1e-6)
-        except Fail:
-            return False
-        return a.dtype == b.dtype
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    return a == b
-
-
-def _same_outcome(a: ProbeOutcome, b: ProbeOutcome) -> bool:
-    return a.status == b.status and _same(a.values, b.values)
-
-
 def stale_files(course: Course, name: str) -> list[str]:
     """What differs between the committed generated files and a fresh build (empty: up to date)."""
     with tempfile.TemporaryDirectory(prefix="grader-build-") as tmp:
@@ -78,6 +59,7 @@ def stale_files(course: Course, name: str) -> list[str]:
         committed_names = {p.name for p in committed_dir.glob("*.safetensors")} if committed_dir.is_dir() else set()
         problems.extend(str(committed_dir / n) for n in sorted(fresh_names ^ committed_names))
         for file_name in sorted(fresh_names & committed_names):
-            if not _same_outcome(read_result(committed_dir / file_name), read_result(Path(tmp) / "expected" / file_name)):
-                problems.append(str(committed_dir / file_name))
+            why = outcome_difference(read_result(committed_dir / file_name), read_result(Path(tmp) / "expected" / file_name))
+            if why:
+                problems.append(f"{committed_dir / file_name} ({why})")
         return problems
