@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--force", action="store_true", help="folders: re-grade even submissions whose report is current")
     parser.add_argument("--cluster", metavar="ADDRESS",
                         help="folders: grade on a Dask cluster (e.g. tcp://scheduler:8786) instead of this machine")
+    parser.add_argument("--feedback", type=Path, metavar="PATH.html",
+                        help="also write the feedback page to hand back (folders always write OUT/feedback/)")
     parser.add_argument("--schema", action="store_true", help="print the JSON Schema of the report and exit")
     parser.add_argument("--check-sandbox", action="store_true",
                         help="print which sandbox protections are active on this machine; exit 1 if any is missing")
@@ -106,12 +108,26 @@ def main(argv: list[str] | None = None) -> int:
         if args.jobs is not None and args.jobs < 1:
             print("grade: error: --jobs must be at least 1", file=sys.stderr)
             return EXIT_USAGE
-        from grader.bulk_cli import run_bulk
+        import time
 
-        return run_bulk(args.notebook, args.output, options, args.jobs, args.force, args.fail_under, args.cluster)
+        from grader.bulk_cli import run_bulk
+        from grader.classview.build import finish_bulk_run
+
+        started = time.monotonic()
+        code = run_bulk(args.notebook, args.output, options, args.jobs, args.force, args.fail_under, args.cluster)
+        print(finish_bulk_run(args.output, args.notebook, time.monotonic() - started, args.jobs), file=sys.stderr)
+        return code
     report = grade_notebook(args.notebook, options)
     if args.output:
         write_report(report, args.output)
+    if args.feedback:
+        from grader.classview.build import write_feedback
+
+        target = args.feedback / f"{args.notebook.stem}.html" if args.feedback.is_dir() else args.feedback
+        try:
+            write_feedback(report, target)
+        except OSError as exc:
+            print(f"grade: error: cannot write the feedback page {target}: {exc.strerror}", file=sys.stderr)
     from grader.export.write import ExportTargets, write_exports
 
     targets = ExportTargets(args.junit, args.gradescope, args.prairielearn, args.github_classroom)
