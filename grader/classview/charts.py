@@ -42,6 +42,10 @@ def _attr(text: str) -> str:
     return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
 
 
+def _short(label: str, limit: int = 26) -> str:
+    return label if len(label) <= limit else label[: limit - 1].rstrip() + "…"
+
+
 def histogram_svg(bins: list[Bin], title: str) -> Markup:
     chart = pygal.Bar(**_config(height=300, width=720, x_label_rotation=0, y_title="submissions",
                                 x_title="score (percent of the maximum)", min_scale=1, max_scale=8))
@@ -53,8 +57,10 @@ def histogram_svg(bins: list[Bin], title: str) -> Markup:
 def pass_rate_svg(checks: list[CheckStats], title: str) -> Markup:
     height = 60 + 34 * max(1, len(checks))
     chart = pygal.HorizontalBar(**_config(height=height, width=720, range=(0, 100), x_title="pass rate (%)",
+                                          x_labels_major_count=6, show_minor_x_labels=False,
                                           value_formatter=lambda v: f"{v:.0f} %"))
     # pygal draws horizontal bars bottom-up; reversed, the chart reads in the table's order.
-    chart.x_labels = [c.name for c in reversed(checks)]
+    # Long check names would squeeze the bars; the full names are in the table beside the chart.
+    chart.x_labels = [_short(c.name) for c in reversed(checks)]
     chart.add("pass rate", [round(100 * c.pass_rate, 1) for c in reversed(checks)])
     return _svg(chart, title)
