@@ -5,7 +5,7 @@ VENV   := .venv
 STAMP  := $(VENV)/.installed
 BIN    := $(VENV)/bin
 
-.PHONY: venv demo test bench clean-venv
+.PHONY: venv demo lint test bench clean-venv
 
 venv: $(STAMP)
 
@@ -19,8 +19,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/grade examples/submissions/hw3_student.ipynb
 
+# The rule sets are in pyproject.toml ([tool.ruff], [tool.mypy]); a finding fails `make test`.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
 # pytest exits 5 when it collects no test: that is not a failure of the suite.
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest -n 2 -q || [ $$? -eq 5 ]
 
 bench: $(STAMP)

@@ -24,7 +24,7 @@ from pathlib import Path
 from grader import __version__
 from grader.course import Course
 from grader.grade import GradeOptions, grade_notebook_async
-from grader.notebook import identify_assignment, load_notebook, SubmissionError
+from grader.notebook import SubmissionError, identify_assignment, load_notebook
 from grader.report import GradeReport, Submission, read_report, write_atomic, write_report
 from grader.zygote.client import Zygote
 

@@ -7,11 +7,11 @@ import os
 import signal
 from pathlib import Path
 
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from grader.bulk import collect_rows, grade_folder, local_runner, summarize, summary_markdown, write_csv
+from grader.bulk import BulkResult, collect_rows, grade_folder, local_runner, summarize, summary_markdown, write_csv
 from grader.grade import GradeOptions
 from grader.report import write_atomic
 
@@ -41,7 +41,7 @@ def run_bulk(root: Path, out_dir: Path, options: GradeOptions, jobs: int | None,
         if report is not None:
             progress.update(state["task"], advance=1, last=f"{item.relative}: {report.score:g}/{report.max_score:g}")
 
-    async def main() -> object:
+    async def main() -> BulkResult | None:
         task = asyncio.ensure_future(grade_folder(root, out_dir, options, runner, force, on_start, on_done))
         loop = asyncio.get_running_loop()
         # Ctrl-C cancels the batch; reports already written stay, grades.csv is still written.
@@ -78,7 +78,9 @@ def run_bulk(root: Path, out_dir: Path, options: GradeOptions, jobs: int | None,
 
 def _print_summary(console: Console, summary, rows, result, out_dir: Path) -> None:
     table = Table(title="checks across submissions", title_justify="left")
-    for column, justify in (("assignment", "left"), ("check", "left"), ("pass rate", "right"), ("mean points", "right")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("assignment", "left"), ("check", "left"), ("pass rate", "right"), ("mean points", "right"))
+    for column, justify in columns:
         table.add_column(column, justify=justify)
     for entry in summary:
         table.add_row(entry.assignment, entry.name, f"{entry.pass_rate:.0%}", f"{entry.mean_points:.2f}/{entry.max_points:g}")

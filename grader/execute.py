@@ -16,11 +16,12 @@ import json
 import sys
 import time
 import uuid
-from queue import Empty
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from queue import Empty
+from typing import Literal
 
 import nbformat
 from jupyter_client.asynchronous import AsyncKernelClient
@@ -32,6 +33,8 @@ from nbformat import NotebookNode
 
 from grader.sandbox.output import CappedNotebookClient
 from grader.zygote.client import Zygote, ZygoteProvisioner
+
+RunStatus = Literal["ok", "error", "timeout", "dead"]
 
 KERNEL_NAME = "grader-python"
 TIMEOUT_ENAME = "GraderCellTimeout"
@@ -48,7 +51,7 @@ class PromptKernelClient(AsyncKernelClient):
     IOPub message about that same request arrived (so our subscription is connected).
     """
 
-    async def wait_for_ready(self, timeout: float | None = None) -> None:  # type: ignore[override]
+    async def wait_for_ready(self, timeout: float | None = None) -> None:
         deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
         while time.monotonic() < deadline:
             msg_id = self.kernel_info()
@@ -75,7 +78,7 @@ class PromptKernelClient(AsyncKernelClient):
 
 @dataclass
 class RunResult:
-    status: str  # "ok" | "error" | "timeout" | "dead"
+    status: RunStatus
     duration_s: float
     error: str | None = None
     stdout: str = ""
@@ -210,7 +213,7 @@ class KernelSession:
         try:
             if client.kc is not None:
                 client.kc.stop_channels()
-            if km is not None and km.has_kernel:
+            if isinstance(km, AsyncKernelManager) and km.has_kernel:  # ours: made in start()
                 await asyncio.wait_for(km.shutdown_kernel(now=True), timeout=15)
         finally:
             await stack.aclose()

@@ -104,8 +104,8 @@ def run_probe(user_ns, probe_source, probe_name, uses, in_path, out_path, seed):
     import torch
     from safetensors.torch import save_file
 
-    result = {"status": "ok", "values": None, "error": None, "missing": []}
-    tensors = {}
+    result: dict = {"status": "ok", "values": None, "error": None, "missing": []}
+    tensors: dict = {}
     missing = [name for name in uses if name not in user_ns]
     if missing:
         result["status"] = "missing"
@@ -122,7 +122,7 @@ def run_probe(user_ns, probe_source, probe_name, uses, in_path, out_path, seed):
             numpy.random.seed(seed % (2**32))
         except ImportError:
             pass
-        probe_globals = {"__name__": "__grader_probe__"}
+        probe_globals: dict = {"__name__": "__grader_probe__"}
         exec(compile(probe_source, "<grader-probe:%s>" % probe_name, "exec"), probe_globals)
         try:
             values = probe_globals[probe_name](user_ns, **kwargs)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from grader.checks import Check, Fail, Verdict
 from grader.probe import ProbeOutcome
-from grader.report import CellRecord, CheckResult
+from grader.report import CellRecord, CheckResult, CheckStatus
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def _timeout_message(check: Check, outcome: ProbeOutcome, ctx: Context) -> str:
 
 
 def score_check(check: Check, outcome: ProbeOutcome, expected: ProbeOutcome | None, ctx: Context) -> CheckResult:
-    def result(status: str, fraction: float, message: str) -> CheckResult:
+    def result(status: CheckStatus, fraction: float, message: str) -> CheckResult:
         fraction = min(1.0, max(0.0, fraction))
         return CheckResult(
             name=check.name, score=round(check.points * fraction, 4), max_score=check.points,
@@ -65,7 +65,7 @@ def score_check(check: Check, outcome: ProbeOutcome, expected: ProbeOutcome | No
     if outcome.status == "missing":
         missing = outcome.missing or list(check.probe.uses)
         timed_out = [n for n in missing if _defining_cell_status(n, ctx) == "timeout"]
-        status = "timeout" if timed_out else "error"
+        status: CheckStatus = "timeout" if timed_out else "error"
         return result(status, 0.0, _missing_message(missing, ctx))
     if outcome.status == "timeout":
         return result("timeout", 0.0, _timeout_message(check, outcome, ctx))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from grader.checks import Probe
 from grader.execute import KernelSession, RunResult
@@ -79,7 +80,7 @@ class StudentRun:
         broken = {name: self._broken[name] for name in probe.uses if name in self._broken}
         if broken:
             # Calling it again would cost another timeout or kernel restart for the same verdict.
-            status = "dead" if "dead" in broken.values() else "timeout"
+            status: Literal["dead", "timeout"] = "dead" if "dead" in broken.values() else "timeout"
             what = "crashed the kernel" if status == "dead" else "did not return"
             return ProbeOutcome(status, {}, detail=f"{', '.join(broken)} {what} in an earlier check, so it was not called again")
         if self.kernel.restarts > MAX_RESTARTS:

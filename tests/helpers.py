@@ -11,9 +11,9 @@ import nbformat
 
 from grader.bulk import zygote_environment
 from grader.grade import GradeOptions, grade_notebook
-from grader.zygote.client import Zygote
 from grader.notebook import cell_marks
 from grader.report import GradeReport
+from grader.zygote.client import Zygote
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import nbformat
-import pytest
 
 from grader.cli import main
 from grader.report import read_report

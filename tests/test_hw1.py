@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import assert_loses_exactly, assert_full_marks, assert_stub_scores_zero, by_name, grade, lost, solution, stub, with_cells
+from tests.helpers import (
+    assert_full_marks,
+    assert_loses_exactly,
+    assert_stub_scores_zero,
+    grade,
+    solution,
+    stub,
+    with_cells,
+)
 
 TO_MATRIX_VALUES = "to_matrix: shape and values (20 elements, 4 columns)"
 TO_MATRIX_DTYPE = "to_matrix: keeps the dtype"

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import assert_loses_exactly, assert_full_marks, assert_stub_scores_zero, by_name, grade, lost, solution, stub, with_cells
+from tests.helpers import (
+    assert_full_marks,
+    assert_loses_exactly,
+    assert_stub_scores_zero,
+    grade,
+    solution,
+    stub,
+    with_cells,
+)
 
 SYN_SHAPES = "synthetic_data: X of shape (n, d), y of shape (n, 1)"
 SYN_NOISE = "synthetic_data: y = Xw + b + noise of std 0.01"

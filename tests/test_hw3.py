@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import assert_loses_exactly, assert_full_marks, assert_stub_scores_zero, by_name, grade, lost, solution, stub, with_cells
+from tests.helpers import (
+    assert_full_marks,
+    assert_loses_exactly,
+    assert_stub_scores_zero,
+    grade,
+    solution,
+    stub,
+    with_cells,
+)
 
 SOFTMAX_ALL = {
     "softmax: values on a non-square batch",

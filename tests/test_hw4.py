@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import assert_loses_exactly, assert_full_marks, assert_stub_scores_zero, by_name, grade, lost, solution, stub, with_cells
+from tests.helpers import (
+    assert_full_marks,
+    assert_loses_exactly,
+    assert_stub_scores_zero,
+    grade,
+    solution,
+    stub,
+    with_cells,
+)
 
 CENTERED = {"CenteredLayer: subtracts the mean of all elements of a matrix", "CenteredLayer: random 3-D inputs"}
 REGISTERED = "MyDense: weight and bias are registered nn.Parameters"

@@ -13,7 +13,16 @@ import pytest
 import torch
 
 from grader.reference import reference_namespace
-from tests.helpers import assert_loses_exactly, assert_full_marks, assert_stub_scores_zero, ROOT, by_name, grade, lost, solution, stub, with_cells
+from tests.helpers import (
+    ROOT,
+    assert_full_marks,
+    assert_loses_exactly,
+    assert_stub_scores_zero,
+    grade,
+    solution,
+    stub,
+    with_cells,
+)
 
 CONV_TABLE = "conv2d_output_size: the worked examples"
 CONV_INT = "conv2d_output_size: returns an int"

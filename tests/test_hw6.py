@@ -16,7 +16,17 @@ import pytest
 
 from grader.checks import GradingContext
 from grader.datasets import cifar
-from tests.helpers import assert_loses_exactly, assert_stub_scores_zero, ROOT, by_name, grade, lost, solution, stub, with_cells
+from tests.helpers import (
+    ROOT,
+    assert_loses_exactly,
+    assert_stub_scores_zero,
+    by_name,
+    grade,
+    lost,
+    solution,
+    stub,
+    with_cells,
+)
 
 ARCH = "CIFARNet: 145,578 parameters, output (N, 10)"
 SAME = "CIFARNet: the notes' layers in order"

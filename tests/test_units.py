@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import json
 
+import nbformat
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
 
 from grader import probe_runtime
-from grader.author.stub import MarkerError, PLACEHOLDER, strip_solutions
+from grader.author.stub import PLACEHOLDER, MarkerError, strip_solutions
 from grader.checks import Fail
-from grader.judge import assert_close, describe, same_tensor
+from grader.judge import assert_close, describe
 from grader.notebook import cell_marks, defined_names
 from grader.probe import ObjectValue, ProbeResultError, TensorValue, read_result, write_inputs
-from grader.report import GradeReport, Submission, write_report, read_report
-import nbformat
+from grader.report import GradeReport, Submission, read_report, write_report
 
 
 def test_marks_from_comment_lines_and_tags():

@@ -170,8 +170,9 @@ def probe_train(ns, data_root, checksums, n_train, batch_size, num_epochs, lr, d
         return {"type": type(exc).__name__, "message": (lines[0] if lines else "")[:300],
                 "where": ["line %s: %s" % (f.lineno, (f.line or "").strip()) for f in frames[-2:]]}
 
-    train_set = open_cifar10(data_root, True, checksums, ToTensor())
-    check_set = open_cifar10(data_root, False, checksums, ToTensor())
+    # open_cifar10 is shipped with this probe (helpers=), not imported.
+    train_set = open_cifar10(data_root, True, checksums, ToTensor())  # noqa: F821
+    check_set = open_cifar10(data_root, False, checksums, ToTensor())  # noqa: F821
     order = torch.Generator().manual_seed(torch.initial_seed())  # the probe's seed: fixed per grading
     loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=order)
 

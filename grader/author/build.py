@@ -9,9 +9,9 @@ from pathlib import Path
 
 import nbformat
 
+from grader.author.compare import outcome_difference
 from grader.author.stub import make_stub, render
 from grader.course import Course
-from grader.author.compare import outcome_difference
 from grader.probe import read_result
 from grader.reference import run_reference
 

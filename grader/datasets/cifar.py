@@ -50,13 +50,14 @@ class _Py2Pickler(pickle._Pickler):  # the pure-Python pickler: its dispatch tab
     def save_py2_str(self, obj: str | bytes) -> None:
         data = obj.encode("latin-1") if isinstance(obj, str) else obj
         if len(data) < 256:
-            self.write(pickle.SHORT_BINSTRING + bytes([len(data)]) + data)
+            self.write(pickle.SHORT_BINSTRING + bytes([len(data)]) + data)  # type: ignore[attr-defined]
         else:
-            self.write(pickle.BINSTRING + len(data).to_bytes(4, "little") + data)
-        self.memoize(obj)
+            self.write(pickle.BINSTRING + len(data).to_bytes(4, "little") + data)  # type: ignore[attr-defined]
+        self.memoize(obj)  # type: ignore[attr-defined]
 
-    dispatch[str] = save_py2_str
-    dispatch[bytes] = save_py2_str  # numpy's raw array bytes: a Python 2 str too
+    # typeshed does not describe the pure-Python pickler (write, memoize, dispatch) as it is.
+    dispatch[str] = save_py2_str  # type: ignore[assignment]
+    dispatch[bytes] = save_py2_str  # type: ignore[assignment]  # numpy's raw array bytes: a Python 2 str too
 
 
 def _dump(obj: object, path: Path) -> str:
@@ -150,7 +151,7 @@ def write_generated(root: Path | str, seed: int, n_train: int, n_test: int, nois
     """A generated data set in `root/cifar-10-batches-py`; returns the md5 table for `open_cifar10`."""
     train = synthesize(n_train, seed, noise)
     test = synthesize(n_test, seed + 1, noise)
-    return write_cifar10(root, train, test)
+    return write_cifar10(Path(root), train, test)
 
 
 # ---------------------------------------------------------------- loading (also shipped into the student's kernel)

@@ -14,7 +14,7 @@ MESSAGE_LIMIT = 2_000
 def to_prairielearn(report: GradeReport) -> dict[str, Any]:
     if report.status == "error":
         return {"gradable": False, "format_errors": report.errors, "score": 0.0, "message": "; ".join(report.errors)}
-    tests = [
+    tests: list[dict[str, Any]] = [
         {"name": t.name, "description": ", ".join(t.functions), "points": t.score, "max_points": t.max_score,
          "message": t.message[:MESSAGE_LIMIT], "output": ""}
         for t in report.tests

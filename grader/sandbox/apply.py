@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from grader.sandbox import landlock, network, privileges
@@ -26,7 +26,7 @@ class SandboxStatus:
     missing: dict[str, str] = field(default_factory=dict)  # protection -> why it is not active
 
 
-def apply(policy: SandboxPolicy, extra_read_write: list[str] = ()) -> SandboxStatus:
+def apply(policy: SandboxPolicy, extra_read_write: Sequence[str] = ()) -> SandboxStatus:
     status = SandboxStatus()
     as_root = os.geteuid() == 0
 

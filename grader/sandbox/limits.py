@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import resource
-
 from dataclasses import dataclass
 
 GB = 1 << 30

@@ -6,12 +6,12 @@ scratch directory; the exec wrapper (launch.py) or a forked child (apply.py) app
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
-from pathlib import Path
-import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from grader.sandbox.limits import GB, Limits

@@ -176,7 +176,7 @@ def kernel_args_from_cmd(cmd: list[str]) -> list[str]:
         raise ZygoteError(f"cannot fork this kernel command: {cmd}") from None
 
 
-class ZygoteProvisioner(LocalProvisioner):  # type: ignore[misc]
+class ZygoteProvisioner(LocalProvisioner):
     """LocalProvisioner whose `launch_kernel` forks from the zygote instead of exec'ing Python."""
 
     zygote: Zygote | None = None
@@ -186,8 +186,10 @@ class ZygoteProvisioner(LocalProvisioner):  # type: ignore[misc]
         assert self.zygote is not None, "ZygoteProvisioner.zygote must be set before the kernel starts"
         cwd = str(kwargs.get("cwd") or os.getcwd())
         env = {str(k): str(v) for k, v in (kwargs.get("env") or os.environ).items()}
-        self.process = self.zygote.spawn(kernel_args_from_cmd(cmd), env, cwd, self.log_path)
-        self.pid = self.process.pid
-        self.pgid = self.process.pid  # the child called setsid() before its pid was reported
+        process = self.zygote.spawn(kernel_args_from_cmd(cmd), env, cwd, self.log_path)
+        # Not a Popen, but it has what LocalProvisioner calls on one (poll, wait, kill, send_signal).
+        self.process = process  # type: ignore[assignment]
+        self.pid = process.pid
+        self.pgid = process.pid  # the child called setsid() before its pid was reported
         self.cwd = cwd
         return self.connection_info
