@@ -20,12 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader import __version__
+from grader import __version__, probe_runtime
 from grader.checks import Assignment, Check
 from grader.course import Course
 from grader.notebook import cell_marks
 from grader.probe import ProbeOutcome, ProbeResultError, probe_source, read_result, write_inputs
-from grader import probe_runtime
 from grader.report import CheckResult, GradeReport, Submission
 from grader.scoring import Context, score_check
 
