@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folders: grade on a Dask cluster (e.g. tcp://scheduler:8786) instead of this machine")
     parser.add_argument("--feedback", type=Path, metavar="PATH.html",
                         help="also write the feedback page to hand back (folders always write OUT/feedback/)")
+    parser.add_argument("--similarity", action="store_true",
+                        help="folders: also compare the graded functions across submissions (OUT/similarity.csv;"
+                        " or run `grade similarity DIR`)")
     parser.add_argument("--schema", action="store_true", help="print the JSON Schema of the report and exit")
     parser.add_argument("--check-sandbox", action="store_true",
                         help="print which sandbox protections are active on this machine; exit 1 if any is missing")
@@ -61,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["similarity"] and not Path("similarity").exists():  # a sub-command, unless a file is so named
+        from grader.classview.commands import similarity_main
+
+        return similarity_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.schema:
@@ -111,12 +119,17 @@ def main(argv: list[str] | None = None) -> int:
         import time
 
         from grader.bulk_cli import run_bulk
-        from grader.classview.build import finish_bulk_run
+        from grader.classview.commands import finish_bulk_run
 
         started = time.monotonic()
         code = run_bulk(args.notebook, args.output, options, args.jobs, args.force, args.fail_under, args.cluster)
-        print(finish_bulk_run(args.output, args.notebook, time.monotonic() - started, args.jobs), file=sys.stderr)
+        for line in finish_bulk_run(args.output, args.notebook, time.monotonic() - started, args.jobs,
+                                    args.similarity, args.course_dir, args.assignment):
+            print(line, file=sys.stderr)
         return code
+    if args.similarity:
+        print("grade: error: --similarity compares the submissions of a folder (grade DIR -o OUT --similarity)", file=sys.stderr)
+        return EXIT_USAGE
     report = grade_notebook(args.notebook, options)
     if args.output:
         write_report(report, args.output)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel
 
 from grader.classview.model import Student, build_view
 from grader.classview.pages import anchor, render_class_report, render_feedback
 from grader.report import GradeReport, read_report, write_atomic
+from grader.similarity.run import SimilarityResult, read_similarity
 
 REPORT_HTML = "report.html"
 FEEDBACK_DIR = "feedback"
@@ -86,9 +86,13 @@ def _timing(out_dir: Path) -> RunTiming | None:
         return None
 
 
-def write_class_report(out_dir: Path, source: str | None = None, similarity: Any = None) -> Path:
-    """Write every feedback page and report.html from the reports in `out_dir`; returns report.html."""
+def write_class_report(out_dir: Path, source: str | None = None, similarity: SimilarityResult | None = None) -> Path:
+    """Write every feedback page and report.html from the reports in `out_dir`; returns report.html.
+
+    Without `similarity`, the matches of an earlier similarity run in `out_dir` are shown, if any.
+    """
     out_dir = Path(out_dir)
+    similarity = similarity or read_similarity(out_dir)
     students = load_students(out_dir)
     for student in students:
         if student.report is not None and student.feedback:
@@ -99,9 +103,3 @@ def write_class_report(out_dir: Path, source: str | None = None, similarity: Any
     write_atomic(out_dir / REPORT_HTML, html)
     return out_dir / REPORT_HTML
 
-
-def finish_bulk_run(out_dir: Path, source: Path, wall_s: float, jobs: int | None) -> str:
-    """After `grade DIR -o OUT`: record the run's time, write the pages; returns a line for the user."""
-    record_timing(out_dir, wall_s, jobs)
-    path = write_class_report(out_dir, source=str(source))
-    return f"wrote {path} and {out_dir / FEEDBACK_DIR}/"

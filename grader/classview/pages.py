@@ -18,6 +18,7 @@ from grader import __version__
 from grader.classview.charts import histogram_svg, pass_rate_svg
 from grader.classview.model import ClassView, Student
 from grader.report import GradeReport
+from grader.similarity.run import SimilarityResult
 
 # The terminal table's symbols (grader/render.py), so a student reads the same words and marks.
 SYMBOLS = {"passed": "✓", "failed": "✗", "error": "!", "timeout": "⏱", "skipped": "–"}
@@ -60,7 +61,22 @@ def render_feedback(report: GradeReport) -> str:
     return _render("feedback.html.j2", report=report, symbols=SYMBOLS, skipped=skipped)
 
 
-def render_class_report(view: ClassView, students: list[Student], source: str, similarity: Any = None) -> str:
+def _side(submission: str, source: str, first_line: int, marked: list[int]) -> dict[str, Any]:
+    lines = source.splitlines()
+    hits = set(marked)
+    return {"submission": submission,
+            "lines": [(first_line + i, text, first_line + i in hits) for i, text in enumerate(lines)]}
+
+
+def _sides(similarity: SimilarityResult | None) -> list[list[dict[str, Any]]]:
+    if similarity is None:
+        return []
+    return [[_side(m.submission_a, m.source_a, m.first_line_a, m.lines_a),
+             _side(m.submission_b, m.source_b, m.first_line_b, m.lines_b)] for m in similarity.flagged]
+
+
+def render_class_report(view: ClassView, students: list[Student], source: str,
+                        similarity: SimilarityResult | None = None) -> str:
     charts = {
         a.name: {
             "histogram": histogram_svg(a.bins, f"Histogram of scores in {a.name}: see the table beside it"),
@@ -71,4 +87,5 @@ def render_class_report(view: ClassView, students: list[Student], source: str, s
     slowest = sorted((s for s in students if s.report), key=lambda s: -s.report.duration_s)[:5]  # type: ignore[union-attr]
     built = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return _render("report.html.j2", view=view, students=students, charts=charts, source=source, built=built,
-                   slowest=slowest, similarity=similarity)
+                   slowest=slowest, similarity=similarity, sides=_sides(similarity),
+                   anchors={s.submission: s.anchor for s in students})
