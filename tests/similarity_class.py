@@ -7,9 +7,9 @@ import textwrap
 from pathlib import Path
 
 import nbformat
+from similarity_corpus import HW3, HW5, RENAMES, disguise
 
 from grader.notebook import cell_marks
-from similarity_corpus import HW3, HW5, RENAMES, disguise
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = {"hw3": HW3, "hw5": HW5}

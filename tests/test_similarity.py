@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from similarity_class import CORPUS, ROOT, write_class
 
 from grader.classview.build import write_class_report
 from grader.cli import main
@@ -16,7 +17,6 @@ from grader.similarity.compare import Settings, compare_function
 from grader.similarity.fingerprint import fingerprints
 from grader.similarity.normalize import Token, graded_function
 from grader.similarity.run import find_similar
-from similarity_class import CORPUS, ROOT, write_class
 
 
 def _texts(source: str, name: str = "f") -> list[str]:

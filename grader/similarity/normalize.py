@@ -69,17 +69,17 @@ class _Canonical(ast.NodeTransformer):
         load = copy.deepcopy(node.target)
         for sub in ast.walk(load):
             if hasattr(sub, "ctx"):
-                sub.ctx = ast.Load()  # type: ignore[attr-defined]
+                sub.ctx = ast.Load()
         value = self.visit_BinOp(ast.BinOp(left=load, op=node.op, right=node.value))
         return ast.copy_location(ast.Assign(targets=[node.target], value=value), node)
 
-    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+    def visit_BinOp(self, node: ast.BinOp) -> ast.expr:
         self.generic_visit(node)
         if not isinstance(node.op, COMMUTATIVE):
             return node
-        operands = []
+        operands: list[ast.expr] = []
 
-        def flatten(sub: ast.AST) -> None:  # a + b + c: one chain, sorted as a whole
+        def flatten(sub: ast.expr) -> None:  # a + b + c: one chain, sorted as a whole
             if isinstance(sub, ast.BinOp) and type(sub.op) is type(node.op):
                 flatten(sub.left)
                 flatten(sub.right)
@@ -88,7 +88,7 @@ class _Canonical(ast.NodeTransformer):
 
         flatten(node)
         operands.sort(key=_shape)
-        result = operands[0]
+        result: ast.expr = operands[0]
         for operand in operands[1:]:
             result = ast.copy_location(ast.BinOp(left=result, op=type(node.op)(), right=operand), node)
         return result
