@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from grader.bulk import BulkResult, collect_rows, grade_folder, local_runner, summarize, summary_markdown, write_csv
+from grader.export.github import append_step_summary
 from grader.grade import GradeOptions
 from grader.report import write_atomic
 
@@ -64,9 +65,7 @@ def run_bulk(root: Path, out_dir: Path, options: GradeOptions, jobs: int | None,
     summary = summarize(reports)
     markdown = summary_markdown(summary, rows)
     write_atomic(out_dir / "summary.md", markdown)
-    if os.environ.get("GITHUB_STEP_SUMMARY"):
-        with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as fh:
-            fh.write(markdown)
+    append_step_summary(markdown)
     _print_summary(Console(highlight=False), summary, rows, result, out_dir)
     if result is None or result.interrupted:
         console.print("[yellow]interrupted: reports written so far are kept; run again to finish[/]")

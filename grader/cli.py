@@ -41,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
                         " without either, a small generated data set in the same format is used)")
     parser.add_argument("--junit", type=Path, metavar="PATH", help="also write JUnit XML (one testcase per check)")
     parser.add_argument("--gradescope", type=Path, metavar="PATH", help="also write Gradescope's results.json")
+    parser.add_argument("--gradescope-hidden", choices=("after_published", "after_due_date", "hidden"),
+                        default="after_published",
+                        help="when Gradescope shows students the hidden checks (public ones are always visible;"
+                        " default: after_published, which also hides the total until then)")
     parser.add_argument("--prairielearn", type=Path, metavar="PATH", help="also write PrairieLearn's results.json")
     parser.add_argument("--github-classroom", action="store_true",
                         help="append GitHub Classroom's `result=` line to $GITHUB_OUTPUT (printed when unset)")
@@ -143,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"grade: error: cannot write the feedback page {target}: {exc.strerror}", file=sys.stderr)
     from grader.export.write import ExportTargets, write_exports
 
-    targets = ExportTargets(args.junit, args.gradescope, args.prairielearn, args.github_classroom)
+    targets = ExportTargets(args.junit, args.gradescope, args.prairielearn, args.github_classroom,
+                            gradescope_hidden=args.gradescope_hidden)
     for line in write_exports(report, targets):
         print(line, file=sys.stderr)  # stdout may be carrying the JSON report
     if args.json:

@@ -1,14 +1,46 @@
-"""GitHub Actions: a Markdown step summary, and GitHub Classroom's autograding reporter output."""
+"""GitHub Actions: the Markdown step summary, and GitHub Classroom's autograding result.
+
+Classroom's reporter action (`classroom-resources/autograding-grading-reporter`) reads one
+`result=<base64 JSON>` output per grading step and records the sum of `tests[].score` out of
+`max_score`; a top-level status `fail` or `error` fails the workflow run. See docs/platforms.md.
+"""
 
 from __future__ import annotations
 
 import base64
-import json
-from typing import Any
+import os
+from collections.abc import Mapping
+from typing import Literal
 
-from grader.report import GradeReport
+from pydantic import Field
+
+from grader.export.common import (GRADABLE_TEST, ExportModel, graded_checks, points, skipped_checks,
+                                  unreadable_reason)
+from grader.report import CheckResult, GradeReport
 
 ICON = {"passed": "✅", "failed": "❌", "error": "💥", "timeout": "⏱️", "skipped": "➖"}
+
+ClassroomStatus = Literal["pass", "fail", "error"]
+
+
+class ClassroomTest(ExportModel):
+    name: str
+    status: ClassroomStatus
+    score: float = Field(ge=0)
+    message: str
+    test_code: str = ""
+    filename: str
+    line_no: int = 0
+    duration: int = Field(default=0, ge=0, description="milliseconds")
+
+
+class ClassroomResult(ExportModel):
+    """What `autograding-command-grader` writes, so the reporter reads ours the same way."""
+
+    version: Literal[1] = 1
+    status: ClassroomStatus
+    max_score: float = Field(ge=0)
+    tests: list[ClassroomTest]
 
 
 def _cell(text: str) -> str:
@@ -16,31 +48,56 @@ def _cell(text: str) -> str:
 
 
 def to_step_summary(report: GradeReport) -> str:
-    title = f"### {report.assignment or 'submission'}: {report.score:g} / {report.max_score:g} ({report.percent:g}%)"
+    title = (f"### {report.assignment or 'submission'}: {points(report.score)} / {points(report.max_score)}"
+             f" ({report.percent:g}%)")
     lines = [title, ""]
     for error in report.errors:
         lines.append(f"> **could not grade:** {_cell(error)}")
+    skipped = skipped_checks(report)
+    if skipped:
+        lines.append(f"> {points(sum(t.max_score for t in skipped))} points come from hidden checks, "
+                     "graded when your instructor grades (they need the solutions).")
     if report.tests:
-        lines += ["| | check | points | why points were lost |", "|---|---|---:|---|"]
+        lines += ["", "| | check | points | why points were lost |", "|---|---|---:|---|"]
         for t in report.tests:
             name = t.name + (" (hidden)" if t.hidden else "")
-            lines.append(f"| {ICON[t.status]} | {_cell(name)} | {t.score:g}/{t.max_score:g} "
-                         f"| {'' if t.status == 'passed' else _cell(t.message)} |")
+            score = "not graded here" if t.status == "skipped" else f"{points(t.score)}/{points(t.max_score)}"
+            why = "" if t.status in ("passed", "skipped") else _cell(t.message)
+            lines.append(f"| {ICON[t.status]} | {_cell(name)} | {score} | {why} |")
     return "\n".join(lines) + "\n\n"
 
 
-def to_classroom(report: GradeReport, filename: str) -> dict[str, Any]:
-    def status(s: str) -> str:
-        return {"passed": "pass", "failed": "fail"}.get(s, "error" if s in ("error", "timeout") else "fail")
+def append_step_summary(markdown: str, env: Mapping[str, str] = os.environ) -> bool:
+    """Add to the job's summary page when running in GitHub Actions; the one place that writes it."""
+    path = env.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return False
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(markdown)
+    return True
 
-    tests = [{"name": t.name, "status": status(t.status), "score": t.score, "message": t.message,
-              "test_code": "", "filename": filename, "line_no": 0, "duration": round(t.duration_s * 1000)}
-             for t in report.tests]
-    overall = "error" if report.status == "error" else ("pass" if report.score >= report.max_score else "fail")
-    return {"version": 1, "status": overall, "max_score": report.max_score, "tests": tests}
+
+def _classroom_status(check: CheckResult) -> ClassroomStatus:
+    if check.status == "passed":
+        return "pass"
+    return "error" if check.status in ("error", "timeout") else "fail"
+
+
+def to_classroom(report: GradeReport, filename: str) -> ClassroomResult:
+    if report.status == "error":
+        # One test that says why: with no tests the reporter logs NaN, and with max_score 0 it
+        # records nothing at all. The maximum is the assignment's when the report knows it.
+        failed = ClassroomTest(name=GRADABLE_TEST, status="error", score=0, message=unreadable_reason(report),
+                               filename=filename)
+        return ClassroomResult(status="error", max_score=report.max_score, tests=[failed])
+    tests = [ClassroomTest(name=t.name, status=_classroom_status(t), score=t.score, message=t.message,
+                           filename=filename, duration=round(t.duration_s * 1000))
+             for t in graded_checks(report)]
+    status: ClassroomStatus = "pass" if all(t.status == "pass" for t in tests) else "fail"
+    return ClassroomResult(status=status, max_score=report.max_score, tests=tests)
 
 
 def classroom_output_line(report: GradeReport, filename: str) -> str:
     """The `result=<base64 JSON>` line a grading step appends to $GITHUB_OUTPUT."""
-    payload = json.dumps(to_classroom(report, filename)).encode()
+    payload = to_classroom(report, filename).model_dump_json().encode()
     return "result=" + base64.b64encode(payload).decode() + "\n"

@@ -1,38 +1,58 @@
-"""JUnit XML: one <testcase> per check, for CI systems that render test results."""
+"""JUnit XML: one <testcase> per check, for CI systems that render test results.
+
+A test's name is the check's name and nothing else, so a CI's test history follows one check
+across submissions and re-runs. Points go where the Jenkins xUnit schema (junit-10.xsd) has
+room for them: the suite's properties (`points: <check>`), a lost-points message, and the
+test's system-out. Built with junitparser rather than by hand.
+"""
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
+from junitparser import Error, Failure, Skipped, TestCase, TestSuite
 
-from grader.report import GradeReport
+from grader.export.common import GRADABLE_TEST, points, unreadable_reason
+from grader.report import CheckResult, GradeReport
+
+
+def _seconds(value: float) -> float:
+    return round(max(value, 0.0), 3)  # the schema's SUREFIRE_TIME allows three decimals
+
+
+def _with_text(result: Failure | Error, text: str) -> Failure | Error:
+    result.text = text  # CI pages show the body; the message attribute is often cut short
+    return result
+
+
+def _case(suite_name: str, check: CheckResult) -> TestCase:
+    case = TestCase(check.name, classname=suite_name, time=_seconds(check.duration_s))
+    earned = f"{points(check.score)} / {points(check.max_score)} points"
+    if check.status == "failed":
+        case.result = [_with_text(Failure(f"{earned}: {check.message}", "failed"), check.message)]
+    elif check.status in ("error", "timeout"):
+        case.result = [_with_text(Error(f"{earned}: {check.message}", check.status), check.message)]
+    elif check.status == "skipped":
+        case.result = [Skipped(check.message or "not graded here")]
+    case.system_out = earned + (" (hidden check)" if check.hidden else "")
+    return case
 
 
 def to_junit(report: GradeReport) -> str:
     name = report.assignment or "submission"
-    tests = report.tests
-    suite = ET.Element("testsuite", {
-        "name": name,
-        "tests": str(len(tests) or 1),
-        "failures": str(sum(t.status == "failed" for t in tests)),
-        "errors": str(sum(t.status in ("error", "timeout") for t in tests) + (report.status == "error")),
-        "skipped": str(sum(t.status == "skipped" for t in tests)),
-        "time": f"{report.duration_s:.3f}",
-    })
-    props = ET.SubElement(suite, "properties")
-    for key, value in (("score", report.score), ("max_score", report.max_score), ("device", report.device),
+    suite = TestSuite(name)
+    for key, value in (("score", points(report.score)), ("max_score", points(report.max_score)),
+                       ("status", report.status), ("device", report.device),
                        ("submission", report.submission.path), ("grader_version", report.grader_version)):
-        ET.SubElement(props, "property", {"name": key, "value": str(value)})
-    if report.status == "error":  # nothing could be graded: one failing case says why
-        case = ET.SubElement(suite, "testcase", {"classname": name, "name": "submission can be graded"})
-        ET.SubElement(case, "error", {"message": "; ".join(report.errors)}).text = "\n".join(report.errors)
-    for test in tests:
-        label = f"{test.name} [{test.score:g}/{test.max_score:g}]" + (" (hidden)" if test.hidden else "")
-        case = ET.SubElement(suite, "testcase", {"classname": name, "name": label, "time": f"{test.duration_s:.3f}"})
-        if test.status == "failed":
-            ET.SubElement(case, "failure", {"message": test.message}).text = test.message
-        elif test.status in ("error", "timeout"):
-            ET.SubElement(case, "error", {"message": test.message, "type": test.status}).text = test.message
-        elif test.status == "skipped":
-            ET.SubElement(case, "skipped", {"message": test.message})
-    ET.indent(suite)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+        suite.add_property(key, value)
+    for check in report.tests:
+        suite.add_property(f"points: {check.name}", f"{points(check.score)}/{points(check.max_score)}")
+    if report.status == "error":  # nothing could be graded: one case says why
+        case = TestCase(GRADABLE_TEST, classname=name, time=0.0)
+        reason = unreadable_reason(report)
+        case.result = [_with_text(Error(f"0 / {points(report.max_score)} points: {reason}", "error"), reason)]
+        case.system_out = f"0 / {points(report.max_score)} points"
+        suite.add_testcase(case)
+    for check in report.tests:
+        suite.add_testcase(_case(name, check))
+    suite.update_statistics()
+    suite.time = _seconds(report.duration_s)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + suite.tostring().decode() + "\n"

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.export.github import classroom_output_line, to_step_summary
-from grader.export.gradescope import to_gradescope
+from grader.export.github import append_step_summary, classroom_output_line, to_step_summary
+from grader.export.gradescope import DEFAULT_HIDDEN_VISIBILITY, HiddenVisibility, to_gradescope
 from grader.export.junit import to_junit
 from grader.export.prairielearn import to_prairielearn
 from grader.report import GradeReport, write_atomic
@@ -21,11 +20,7 @@ class ExportTargets:
     gradescope: Path | None = None
     prairielearn: Path | None = None
     github_classroom: bool = False
-
-
-def _append(path: str, text: str) -> None:
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(text)
+    gradescope_hidden: HiddenVisibility = DEFAULT_HIDDEN_VISIBILITY
 
 
 def write_exports(report: GradeReport, targets: ExportTargets, env: Mapping[str, str] = os.environ) -> list[str]:
@@ -34,15 +29,16 @@ def write_exports(report: GradeReport, targets: ExportTargets, env: Mapping[str,
     if targets.junit:
         write_atomic(targets.junit, to_junit(report))
     if targets.gradescope:
-        write_atomic(targets.gradescope, json.dumps(to_gradescope(report), indent=2) + "\n")
+        results = to_gradescope(report, targets.gradescope_hidden)
+        write_atomic(targets.gradescope, results.model_dump_json(indent=2, exclude_none=True) + "\n")
     if targets.prairielearn:
-        write_atomic(targets.prairielearn, json.dumps(to_prairielearn(report), indent=2) + "\n")
+        write_atomic(targets.prairielearn, to_prairielearn(report).model_dump_json(indent=2, exclude_none=True) + "\n")
     if targets.github_classroom:
         line = classroom_output_line(report, Path(report.submission.path).name)
         if env.get("GITHUB_OUTPUT"):
-            _append(env["GITHUB_OUTPUT"], line)
+            with open(env["GITHUB_OUTPUT"], "a", encoding="utf-8") as fh:
+                fh.write(line)
         else:
             printed.append(line.rstrip("\n"))
-    if env.get("GITHUB_STEP_SUMMARY"):
-        _append(env["GITHUB_STEP_SUMMARY"], to_step_summary(report))
+    append_step_summary(to_step_summary(report), env)
     return printed
