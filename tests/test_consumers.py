@@ -10,7 +10,6 @@ solutions/ folder, as in a student's repository.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil

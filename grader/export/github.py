@@ -14,8 +14,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from grader.export.common import (GRADABLE_TEST, ExportModel, graded_checks, points, skipped_checks,
-                                  unreadable_reason)
+from grader.export.common import GRADABLE_TEST, ExportModel, graded_checks, points, skipped_checks, unreadable_reason
 from grader.report import CheckResult, GradeReport
 
 ICON = {"passed": "✅", "failed": "❌", "error": "💥", "timeout": "⏱️", "skipped": "➖"}
