@@ -7,8 +7,10 @@ the schemas written from its spec, tests/fixtures/consumers/).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import shlex
 import stat
 import subprocess
 import sys
@@ -17,7 +19,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+import yaml
 
+from grader.cli import build_parser
 from tests.helpers import ROOT, stub, write
 
 FIXTURES = Path(__file__).parent / "fixtures" / "consumers"
@@ -168,3 +172,89 @@ def test_prairielearn_entrypoint_always_leaves_a_valid_results_json(tmp_path, ki
     grader = GRADE if kind == "no notebook" else fake_grader(tmp_path, kind)
     results = run_pl(root, GRADER_BIN=grader, GRADER_TIME_LIMIT="1")
     assert results["gradable"] is False and EXPECTED_WORDS[kind] in results["format_errors"][0]
+
+
+# ---------------------------------------------------------------- GitHub Classroom
+
+WORKFLOWS = ROOT / "examples" / "github-actions"
+
+
+def workflow_steps(name: str) -> tuple[str, dict, list[dict]]:
+    text = (WORKFLOWS / name).read_text()
+    workflow = yaml.safe_load(text)
+    (job,) = workflow["jobs"].values()
+    return text, job, job["steps"]
+
+
+def grade_words(script: str) -> list[str]:
+    """The `grade ...` command of a step, as argv (line continuations joined)."""
+    joined = script.replace("\\\n", " ")
+    line = next(line.strip() for line in joined.splitlines() if line.strip().startswith("grade "))
+    return shlex.split(line.split("||")[0])
+
+
+def test_classroom_workflow_uses_no_secret_and_always_reports():
+    text, job, steps = workflow_steps("classroom.yml")
+    assert "secrets." not in text and "GRADER_TOKEN" not in text  # students can edit this file
+    assert not any("token" in (step.get("with") or {}) for step in steps)
+    course = next(s for s in steps if (s.get("with") or {}).get("path") == "course")
+    assert course["with"]["persist-credentials"] is False
+    grade = next(s for s in steps if s.get("id") == "grade")
+    assert grade["if"] in ("${{ !cancelled() }}", "always()")  # runs even if the install failed
+    reporter = next(s for s in steps if s.get("uses", "").startswith("classroom-resources/autograding-grading-reporter@v1"))
+    assert reporter["if"] == "always()"  # --fail-under fails the Grade step: report all the same
+    assert reporter["with"]["runners"] == "grade"
+    assert reporter["env"] == {"GRADE_RESULTS": "${{ steps.grade.outputs.result }}"}
+    args = build_parser().parse_args(grade_words(grade["run"])[1:])  # exits 2 on an unknown option
+    assert args.github_classroom and args.fail_under == 60 and args.course_dir == Path("course")
+
+
+def run_grade_step(tmp_path: Path, path_dirs: list[str]) -> tuple[int, str]:
+    """The workflow's Grade step, run by bash as the Actions runner would, in a student's checkout."""
+    _, job, steps = workflow_steps("classroom.yml")
+    script = next(s for s in steps if s.get("id") == "grade")["run"]
+    work = tmp_path / "runner"
+    quick_hw3(work / "submission" / "hw3.ipynb")
+    (work / "course").mkdir()
+    (work / "course" / "assignments").symlink_to(ROOT / "assignments", target_is_directory=True)  # no solutions/
+    output = work / "github_output"
+    output.touch()
+    env = {**os.environ, **{k: str(v) for k, v in job["env"].items()}, "GITHUB_OUTPUT": str(output),
+           "PATH": os.pathsep.join(path_dirs)}
+    env.pop("GITHUB_STEP_SUMMARY", None)
+    done = subprocess.run(["bash", "-e", "-c", script], cwd=work, env=env, capture_output=True, timeout=300)
+    lines = [line for line in output.read_text().splitlines() if line.startswith("result=")]
+    assert len(lines) == 1, (done.stdout, done.stderr)
+    payload = json.loads(base64.b64decode(lines[0].removeprefix("result=")))
+    jsonschema.Draft202012Validator(json.loads((FIXTURES / "classroom.schema.json").read_text())).validate(payload)
+    return done.returncode, lines[0]
+
+
+def test_classroom_workflow_grade_step_feeds_classrooms_reporter(tmp_path):
+    from tests.test_consumers import run_reporter
+
+    status, line = run_grade_step(tmp_path, [str(Path(GRADE).parent), "/usr/bin", "/bin"])
+    assert status == 1  # under --fail-under 60: the step fails, the result is there all the same
+    proc, recorded = run_reporter(line)
+    assert recorded == {"totalPoints": 0, "maxPoints": 18}, proc.stdout
+
+
+def test_classroom_workflow_reports_even_when_the_grader_is_missing(tmp_path):
+    from tests.test_consumers import run_reporter
+
+    status, line = run_grade_step(tmp_path, ["/usr/bin", "/bin"])
+    assert status == 127
+    proc, recorded = run_reporter(line)
+    assert recorded == {"totalPoints": 0, "maxPoints": 18}, proc.stdout
+    assert "the grader did not finish" in proc.stdout and proc.returncode == 1
+
+
+def test_hidden_checks_workflow_keeps_its_token_away_from_student_code():
+    _, job, steps = workflow_steps("hidden-checks.yml")
+    with_secret = [s for s in steps if "secrets." in json.dumps(s)]
+    assert [s["name"] for s in with_secret] == ["Download the submissions"]
+    checkout = next(s for s in steps if s.get("uses", "").startswith("actions/checkout"))
+    assert checkout["with"]["persist-credentials"] is False
+    grade = next(s for s in steps if "grade " in s.get("run", ""))
+    args = build_parser().parse_args(grade_words(grade["run"])[1:])
+    assert args.output == Path("grades") and args.notebook == Path("submissions")
