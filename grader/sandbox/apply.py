@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 
 from grader.sandbox import landlock, network, privileges
 from grader.sandbox.cgroup import KernelCgroup
+from grader.sandbox.cgroup import enforced as cgroup_enforced
 from grader.sandbox.limits import apply_limits
 from grader.sandbox.policy import SandboxPolicy
 
@@ -30,17 +31,20 @@ def apply(policy: SandboxPolicy, extra_read_write: Sequence[str] = ()) -> Sandbo
     status = SandboxStatus()
     as_root = os.geteuid() == 0
 
+    user_namespace = _user_namespace()
     if policy.cgroup_dirs:
         try:
             KernelCgroup(dirs=policy.cgroup_dirs).join()
             status.active["process cleanup"] = "cgroup: every process the kernel starts is killed with it"
-            status.active["process count"] = f"pids cgroup (at most {policy.limits.processes} tasks)"
-            if any(d.startswith("/sys/fs/cgroup/cpu/") for d in policy.cgroup_dirs):
-                status.active["CPU share"] = "cpu cgroup: all its processes together weigh as one task"
+            status.active.update(cgroup_enforced(policy.cgroup_dirs))
+            if "process count" in status.active:
+                status.active["process count"] += f" (at most {policy.limits.processes} tasks)"
         except OSError as exc:
             status.missing["process cleanup"] = f"could not join the cgroup: {exc}"
     else:
-        status.missing["process cleanup"] = "no writable cgroup: only the kernel's process group is killed"
+        status.missing["process cleanup"] = "no writable cgroup: a child that calls setsid() could outlive grading"
+    if "CPU share" not in status.active:
+        status.missing["CPU share"] = "no cpu cgroup: a fork bomb of spinning processes can starve the machine"
 
     network_isolated = False
     if policy.network == "isolated":
@@ -51,14 +55,15 @@ def apply(policy: SandboxPolicy, extra_read_write: Sequence[str] = ()) -> Sandbo
         except OSError as exc:
             status.missing["network namespace"] = f"{exc}"
 
-    problems = apply_limits(policy.limits, set_nproc=not as_root)
+    # RLIMIT_NPROC counts the tasks of a uid *per user namespace*: in a namespace made for this
+    # kernel alone (unprivileged network isolation) it counts only the kernel's own tasks.
+    own_namespace = _user_namespace() != user_namespace
+    nproc = None if as_root or "process count" in status.active else ("exact" if own_namespace else "shared")
+    problems = apply_limits(policy.limits, nproc)
     limits = policy.limits
     if limits.address_space:
         status.active["memory (address space)"] = f"RLIMIT_AS {limits.address_space >> 20} MB"
-    memory_cgroup = any(d.startswith("/sys/fs/cgroup/memory/") or "/unified/" in d for d in policy.cgroup_dirs)
-    if memory_cgroup and "process cleanup" in status.active:
-        status.active["memory (resident)"] = "memory cgroup for the kernel and all its processes"
-    elif not limits.address_space:
+    if "memory (resident)" not in status.active and not limits.address_space:
         status.missing["memory"] = "no RLIMIT_AS (CUDA) and no memory cgroup: resident memory is not limited"
     if limits.cpu_s:
         status.active["CPU time"] = f"RLIMIT_CPU {limits.cpu_s} s"
@@ -67,8 +72,13 @@ def apply(policy: SandboxPolicy, extra_read_write: Sequence[str] = ()) -> Sandbo
     if "process count" not in status.active:
         if as_root:
             status.missing["process count"] = "running as root, RLIMIT_NPROC is ignored, and no pids cgroup"
+        elif nproc == "exact":
+            status.active["process count"] = (f"RLIMIT_NPROC {limits.processes} in the kernel's own user namespace "
+                                              f"(counts only its tasks)")
         else:
-            status.active["process count"] = f"RLIMIT_NPROC {limits.processes} (counts every process of this uid)"
+            status.missing["process count"] = (f"no pids cgroup and no user namespace of its own: RLIMIT_NPROC counts "
+                                               f"every process of uid {os.getuid()}, so the cap is {limits.processes} "
+                                               f"on top of what that uid already runs")
     for problem in problems:
         status.missing[problem.split(":")[0]] = problem
 
@@ -103,6 +113,13 @@ def apply(policy: SandboxPolicy, extra_read_write: Sequence[str] = ()) -> Sandbo
         os.write(status_fd, json.dumps(asdict(status)).encode())
         os.close(status_fd)
     return status
+
+
+def _user_namespace() -> int:
+    try:
+        return os.stat("/proc/self/ns/user").st_ino
+    except OSError:
+        return 0
 
 
 def read_status(path: str) -> SandboxStatus | None:

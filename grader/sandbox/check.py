@@ -53,6 +53,21 @@ class Protection:
     how: str
 
 
+ADVICE = {
+    "file system": "needs Linux >= 5.13 with Landlock enabled (not macOS, Windows or WSL1; a container's seccomp "
+                   "profile may block it: Docker needs --security-opt seccomp=unconfined or a profile allowing "
+                   "landlock_*). Without it, grade only notebooks you trust, or inside a throwaway container/VM.",
+    "network": "needs unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, on Ubuntu "
+               "kernel.apparmor_restrict_unprivileged_userns=0) or root, else Landlock ABI >= 4 (Linux >= 6.7).",
+    "cgroup": "cgroup v2: run the grader in a cgroup delegated to you, e.g. `systemd-run --user --scope -p "
+              "Delegate=yes grade ...` (systemd >= 252 delegates pids, memory and cpu to user sessions; on older "
+              "ones add `Delegate=pids memory cpu` to user@.service with a drop-in), or in a systemd service with "
+              "Delegate=yes, or as root. cgroup v1 hierarchies are writable only by root.",
+    "process count": "as non-root, unprivileged user namespaces give a cap that counts only the kernel's tasks; "
+                     "as root, only a pids cgroup can cap processes.",
+}
+
+
 def check() -> list[Protection]:
     with tempfile.TemporaryDirectory(prefix="grader-check-") as tmp:
         root = Path(tmp)
@@ -60,7 +75,8 @@ def check() -> list[Protection]:
         scratch.mkdir()
         (root / "secret.txt").write_text("solutions")
         (scratch / "probe.py").write_text(PROBE)
-        group = cgroup.create(build_policy(scratch).limits.processes, MEMORY_MAX)
+        placement = cgroup.place(build_policy(scratch).limits.processes, MEMORY_MAX)
+        group = placement.group
         policy = build_policy(scratch, root / "status.json", cgroup_dirs=group.dirs if group else [])
         (root / "policy.json").write_text(policy.to_json())
         listener = socket.socket()
@@ -82,23 +98,25 @@ def check() -> list[Protection]:
                 group.remove()
         status = read_status(str(root / "status.json"))
     active = status.active if status else {}
-    missing = status.missing if status else {"sandbox": "the exec wrapper did not run"}
+    missing = cgroup.combine_missing(active, status.missing if status else {"sandbox": "the exec wrapper did not run"},
+                                     placement.missing)
     abi = landlock.abi_version()
 
     def how(key: str, fallback: str) -> str:
         return active.get(key) or missing.get(key) or fallback
 
     limits = policy.limits
+    memory_how = "; ".join(filter(None, [active.get("memory (address space)"), active.get("memory (resident)")]))
     protections = [
         Protection("file system: reading outside allowed dirs", bool(found.get("read")),
                    how("file system", f"Landlock ABI {abi}")),
         Protection("file system: writing outside scratch", bool(found.get("write")), how("file system", f"Landlock ABI {abi}")),
         Protection("network: TCP to this machine or beyond", bool(found.get("connect")),
                    how("network", missing.get("network namespace", "no mechanism"))),
-        Protection("memory", "memory (address space)" in active or bool(group and group.memory_max),
-                   "; ".join(filter(None, [active.get("memory (address space)"),
-                                           f"memory cgroup {MEMORY_MAX >> 20} MB" if group and group.memory_max else ""]))
-                   or "no RLIMIT_AS and no memory cgroup"),
+        Protection("memory", "memory (address space)" in active or "memory (resident)" in active,
+                   memory_how or missing.get("memory", "no RLIMIT_AS and no memory cgroup")),
+        Protection("memory of all its processes together", "memory (resident)" in active,
+                   how("memory (resident)", "no memory cgroup: each process has its own RLIMIT_AS")),
         Protection("CPU time", "CPU time" in active, how("CPU time", f"RLIMIT_CPU {limits.cpu_s} s")),
         Protection("CPU share (a fork bomb cannot starve the machine)", "CPU share" in active,
                    how("CPU share", "no cpu cgroup")),
@@ -121,6 +139,21 @@ def check() -> list[Protection]:
     return protections
 
 
+def advice(missing: list[Protection]) -> list[str]:
+    """How to get the missing protections on this kind of machine (also in the README, "Where it runs")."""
+    names = " ".join(p.name for p in missing)
+    tips = []
+    if "file system" in names:
+        tips.append(ADVICE["file system"])
+    if "network" in names:
+        tips.append(ADVICE["network"])
+    if any(k in names for k in ("CPU share", "cleanup", "memory of all", "process count")):
+        tips.append(ADVICE["cgroup"])
+    if "process count" in names:
+        tips.append(ADVICE["process count"])
+    return tips
+
+
 def main() -> int:
     protections = check()
     width = max(len(p.name) for p in protections)
@@ -129,6 +162,11 @@ def main() -> int:
     missing = [p for p in protections if not p.active]
     print(f"\n{len(protections) - len(missing)}/{len(protections)} protections active"
           + (f"; missing: {', '.join(p.name for p in missing)}" if missing else ""))
+    tips = advice(missing)
+    if tips:
+        print("\nTo get the missing protections:")
+        for tip in tips:
+            print(f"- {tip}")
     return 1 if missing else 0
 
 

@@ -1,5 +1,8 @@
 """Resource limits (setrlimit) for the student's kernel; inherited by everything it starts.
 
+`resource` is imported only where the limits are applied (in the kernel, on Linux): the grader
+imports this module for the Limits data on every platform, Windows included.
+
 Soft and hard limits are set equal, and capabilities are dropped afterwards (privileges.py), so
 the student's code cannot raise them again.
 """
@@ -7,8 +10,8 @@ the student's code cannot raise them again.
 from __future__ import annotations
 
 import os
-import resource
 from dataclasses import dataclass
+from typing import Literal
 
 GB = 1 << 30
 MB = 1 << 20
@@ -37,17 +40,24 @@ def tasks_of_this_uid() -> int:
     return count
 
 
-def apply_limits(limits: Limits, set_nproc: bool) -> list[str]:
-    """Set the limits; returns what could not be set (a limit already lower is kept)."""
+def apply_limits(limits: Limits, nproc: Literal["exact", "shared"] | None = None) -> list[str]:
+    """Set the limits; returns what could not be set (a limit already lower is kept).
+
+    nproc: "exact" when the caller is in a user namespace made for this kernel alone (there
+    RLIMIT_NPROC counts only the namespace's tasks), "shared" when it counts every task of this
+    uid on the machine, None to leave RLIMIT_NPROC alone (root ignores it; a pids cgroup caps).
+    """
+    import resource
+
     problems = []
     table = [
         (resource.RLIMIT_AS, limits.address_space), (resource.RLIMIT_CPU, limits.cpu_s),
         (resource.RLIMIT_FSIZE, limits.file_size), (resource.RLIMIT_NOFILE, limits.open_files),
         (resource.RLIMIT_CORE, limits.core),
     ]
-    if set_nproc and limits.processes:
-        # RLIMIT_NPROC counts every task of this uid on the machine: allow ours on top of those.
-        table.append((resource.RLIMIT_NPROC, tasks_of_this_uid() + limits.processes))
+    if nproc and limits.processes:
+        # shared: the uid's other tasks count too, so allow ours on top of those
+        table.append((resource.RLIMIT_NPROC, limits.processes + (tasks_of_this_uid() if nproc == "shared" else 0)))
     for which, value in table:
         if value is None:
             continue

@@ -27,11 +27,13 @@ class KernelSandbox:
         self.policy_path = tmp / "sandbox-policy.json"
         self.status_path = tmp / "sandbox-status.json"
         self.cgroup: cgroup.KernelCgroup | None = None
+        self.cgroup_missing: dict[str, str] = {}  # protection -> why the cgroup could not provide it
         if not enabled:
             return
         policy = build_policy(scratch, self.status_path, cuda=cuda, cpu_s=cpu_s, extra_read=extra_read,
                               extra_write=extra_write)
-        self.cgroup = cgroup.create(policy.limits.processes, MEMORY_MAX)
+        placement = cgroup.place(policy.limits.processes, MEMORY_MAX)
+        self.cgroup, self.cgroup_missing = placement.group, placement.missing
         if self.cgroup is not None:
             policy.cgroup_dirs = self.cgroup.dirs
         self.policy_path.write_text(policy.to_json(), encoding="utf-8")
@@ -64,7 +66,8 @@ class KernelSandbox:
         status = read_status(str(self.status_path))
         if status is None:
             return ["sandbox: the kernel did not report its protections, so none can be assumed active"]
-        return [f"sandbox: no {what} protection on this machine ({why})" for what, why in status.missing.items()]
+        missing = cgroup.combine_missing(status.active, status.missing, self.cgroup_missing)
+        return [f"sandbox: no {what} protection on this machine ({why})" for what, why in missing.items()]
 
 
 def apply_from_environment(kernel_args: list[str]) -> None:
