@@ -196,7 +196,7 @@ def place(pids_max: int | None, memory_max: int | None, *, root: Path = ROOT,
             v2.missing.update({k: f"{placement.missing[k]}; {v}" if k in placement.missing else v
                                for k, v in v2.missing.items()})
             return v2
-        placement.missing[CLEANUP] += f"; cgroup v2 ({unified}): {v2.missing.get(CLEANUP, '')}"
+        placement.missing[CLEANUP] += f"; {v2.missing.get(CLEANUP, '')}"
     return placement
 
 
@@ -331,5 +331,8 @@ def combine_missing(active: dict[str, str], missing: dict[str, str], cgroup_miss
     for what, why in cgroup_missing.items():
         if what in active:
             continue
-        combined[what] = f"{combined[what]}; {why}" if what in combined and why not in combined[what] else why
+        if what in combined and why not in combined[what] and combined[what] not in why:
+            combined[what] = f"{combined[what]}; {why}"
+        elif what not in combined or combined[what] in why:
+            combined[what] = why
     return combined
