@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from grader.sandbox import cgroup
-from grader.sandbox.cgroup import CgroupFS, KernelCgroup, combine_missing, enforced, place
+from grader.sandbox.cgroup import CgroupFS, combine_missing, enforced, place
 
 CONTROL = {"pids": ["pids.max", "pids.current"], "memory": ["memory.max", "memory.swap.max"], "cpu": ["cpu.weight"],
            "io": ["io.weight"]}

@@ -13,6 +13,7 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 from grader.sandbox import landlock, network, privileges
 from grader.sandbox.cgroup import KernelCgroup
@@ -58,7 +59,9 @@ def apply(policy: SandboxPolicy, extra_read_write: Sequence[str] = ()) -> Sandbo
     # RLIMIT_NPROC counts the tasks of a uid *per user namespace*: in a namespace made for this
     # kernel alone (unprivileged network isolation) it counts only the kernel's own tasks.
     own_namespace = _user_namespace() != user_namespace
-    nproc = None if as_root or "process count" in status.active else ("exact" if own_namespace else "shared")
+    nproc: Literal["exact", "shared"] | None = None
+    if not as_root and "process count" not in status.active:
+        nproc = "exact" if own_namespace else "shared"
     problems = apply_limits(policy.limits, nproc)
     limits = policy.limits
     if limits.address_space:

@@ -286,15 +286,15 @@ def _place_v2(base: Path, own_path: str, name: str, pids_max: int | None,
     wanted = [c for c in CONTROLLERS if c in available and c not in enabled]
     failed = _enable(parent, wanted, fs)
     leaf_error = ""
-    if any(exc.errno == errno.EBUSY for exc in failed.values()):
+    if any(error.errno == errno.EBUSY for error in failed.values()):
         try:  # "no internal processes": our processes go to a leaf, the kernels' cgroups beside it
             _into_leaf(parent, fs)
             failed = _enable(parent, list(failed), fs)
-        except OSError as exc:
-            leaf_error = f"; moving its processes into {parent / LEAF} failed: {_why(exc)}"
-    for controller, exc in failed.items():
-        reason = _why(exc)
-        if exc.errno == errno.EBUSY:
+        except OSError as move_error:
+            leaf_error = f"; moving its processes into {parent / LEAF} failed: {_why(move_error)}"
+    for controller, refused in failed.items():
+        reason = _why(refused)
+        if refused.errno == errno.EBUSY:
             reason += " (cgroup v2 allows no processes in a cgroup that hands controllers to its children)"
         missing[PROTECTION[controller]] = f"cgroup v2: could not enable {controller} in {parent}: {reason}{leaf_error}"
     directory = parent / name
