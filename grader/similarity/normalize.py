@@ -148,12 +148,12 @@ def _rename(function: ast.AST) -> None:
     visit(function)
 
 
-def canonical_tree(node: ast.AST) -> ast.AST:
-    tree = copy.deepcopy(node)
+def canonical_tree(tree: ast.AST) -> ast.AST:
+    """Canonicalise a freshly parsed tree, in place (copying big trees costs more than parsing)."""
     _rename(tree)
     tree = _Canonical().visit(tree)
     if tree is None:  # the whole node was a bare constant (a docstring)
-        return ast.Pass(lineno=getattr(node, "lineno", 1), col_offset=0)
+        return ast.Pass(lineno=1, col_offset=0)
     ast.fix_missing_locations(tree)
     return tree
 
