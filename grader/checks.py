@@ -15,14 +15,18 @@ reference solution at grading time.
 
 from __future__ import annotations
 
+import re
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from grader.forbid import Forbid
 from grader.probe import ProbeOutcome
 
 InputMaker = Callable[[np.random.Generator], dict[str, Any]]
@@ -69,7 +73,27 @@ class Probe:
         return self.inputs(np.random.default_rng(self.seed(submission_seed)))
 
 
-Judge = Callable[[ProbeOutcome, ProbeOutcome | None], Verdict | None]
+Judge = Callable[[ProbeOutcome, ProbeOutcome], Verdict | None]
+
+# Whether the check being judged is hidden. Set only by `Check.decide`, for the duration of one
+# judge call, so the judge helpers (grader/judge.py) redact what a hidden check must not quote
+# (shapes, indices, values, counts of its inputs) without every judge passing a flag around.
+_JUDGING_HIDDEN: ContextVar[bool] = ContextVar("grader_judging_hidden", default=False)
+
+
+def judging_hidden() -> bool:
+    """True while a hidden check's judge runs: its messages must not describe the hidden inputs."""
+    return _JUDGING_HIDDEN.get()
+
+
+@contextmanager
+def judging(hidden: bool) -> Iterator[None]:
+    """Judge as a hidden (or public) check would; for tests and tools that call judges directly."""
+    token = _JUDGING_HIDDEN.set(hidden)
+    try:
+        yield
+    finally:
+        _JUDGING_HIDDEN.reset(token)
 
 
 @dataclass(frozen=True)
@@ -81,9 +105,30 @@ class Check:
     # Shown after the generic message when the student's code raised, e.g. a likely cause.
     error_hint: str = ""
 
+    # A regular expression the error's type and text ("RuntimeError: ...") must match for
+    # `error_hint` to be shown: a hint is a diagnosis, given only when the error confirms it.
+    # Empty: the hint fits any error of this check.
+    error_hint_when: str = ""
+    # What the functions under test must not use (e.g. F.conv2d in a hand-written corr2d): found
+    # in the notebook's source by grader/forbid.py; a use costs this check's points.
+    forbid: tuple[Forbid, ...] = ()
+
     @property
     def hidden(self) -> bool:
         return self.probe.hidden
+
+    def decide(self, student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
+        """Run the judge with the check's visibility in effect: redaction is not the judge's job."""
+        with judging(self.hidden):
+            return self.judge(student, expected) or PASS
+
+    def hint_for_error(self, error_type: str, message: str) -> str:
+        """`error_hint` when the error confirms its diagnosis, else ""."""
+        if not self.error_hint:
+            return ""
+        if self.error_hint_when and not re.search(self.error_hint_when, f"{error_type}: {message}"):
+            return ""
+        return self.error_hint
 
 
 @dataclass(frozen=True)

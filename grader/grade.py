@@ -168,6 +168,7 @@ async def grade_notebook_async(path: Path, options: GradeOptions = GradeOptions(
         cell_of=locate_graded_cells(loaded, list(assignment.graded_names)),
         cells={r.index: r for r in run.records},
         reference_available=have_reference or not hidden,
+        sources={i: c.source for i, c in loaded.code_cells},
     )
     not_run = ProbeOutcome("dead", {}, detail="the kernel was not running, so this check could not run")
     tests: list[CheckResult] = [

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from grader.checks import Check, Fail, Verdict
+from grader.checks import Check, Fail
+from grader.forbid import find_forbidden
 from grader.probe import ProbeOutcome
 from grader.report import CellRecord, CheckResult, CheckStatus
 
@@ -19,6 +20,7 @@ class Context:
     cell_of: dict[str, int]
     cells: dict[int, CellRecord]
     reference_available: bool
+    sources: dict[int, str] = field(default_factory=dict)  # code cell index -> its source (for Check.forbid)
 
 
 def _missing_message(names: list[str], ctx: Context) -> str:
@@ -73,10 +75,15 @@ def score_check(check: Check, outcome: ProbeOutcome, expected: ProbeOutcome | No
         return result("error", 0.0, outcome.detail)
     if outcome.status == "invalid":
         return result("error", 0.0, f"no usable result from {', '.join(check.probe.uses)}: {outcome.detail}")
+    if check.forbid and outcome.status in ("ok", "error"):
+        use = find_forbidden(check.forbid, check.probe.uses, ctx.sources, ctx.cell_of)
+        if use is not None:
+            return result("failed", 0.0, use.message(ctx.cell_of))
     if outcome.status == "error":
         assert outcome.error is not None
         what = ", ".join(check.probe.uses)
-        hint = f" Hint: {check.error_hint}" if check.error_hint else ""
+        error_hint = check.hint_for_error(outcome.error.type, outcome.error.message)
+        hint = f" Hint: {error_hint}" if error_hint else ""
         if outcome.error.type == "NotImplementedError":
             return result("error", 0.0, f"{what} is not implemented yet (raises NotImplementedError)")
         if check.hidden:
@@ -89,7 +96,7 @@ def score_check(check: Check, outcome: ProbeOutcome, expected: ProbeOutcome | No
         why = expected.detail or expected.status if expected else "missing"
         return result("error", 0.0, f"the expected outcome is unavailable ({why}); tell your instructor")
     try:
-        verdict = check.judge(outcome, expected) or Verdict(1.0)
+        verdict = check.decide(outcome, expected)
     except Fail as fail:
         return result("failed", fail.fraction, fail.message)
     except Exception:  # a judge bug must not cost the student the whole report

@@ -170,3 +170,54 @@ def test_hidden_inputs_expose_every_mistake_whatever_the_seed(seed):
         size = call["pool_size"]
         ph, pw = (size, size) if isinstance(size, int) else size
         assert h % ph or w % pw
+
+
+# Forbidden library shortcuts (the stub says the loops are the exercise): exactly the checks of
+# the function that uses one lose their points, with the reason; look-alikes keep full marks.
+CORR_ALL = {CORR_BOOK} | CORR_RECT
+CONV_ALL = {CONV_TABLE, CONV_INT} | CONV_TORCH
+FORBIDDEN = [
+    ("corr2d via F.conv2d",
+     {"corr2d": "import torch.nn.functional as F\n\ndef corr2d(X, K):\n"
+                "    return F.conv2d(X[None, None].float(), K[None, None].float())[0, 0]"},
+     CORR_ALL, "writing the sliding window yourself"),
+    ("corr2d via unfold",
+     {"corr2d": "def corr2d(X, K):\n    kh, kw = K.shape\n"
+                "    return (X.float().unfold(0, kh, 1).unfold(1, kw, 1) * K).sum((-1, -2))"},
+     CORR_ALL, "unfold"),
+    ("pool2d via nn.MaxPool2d / nn.AvgPool2d",
+     {"pool2d": "def pool2d(X, pool_size, mode='max'):\n"
+                "    layer = nn.MaxPool2d(pool_size) if mode == 'max' else nn.AvgPool2d(pool_size)\n"
+                "    return layer(X[None, None])[0, 0]"},
+     POOL_ALL, "nn.MaxPool2d"),
+    ("pool2d via an aliased F.max_pool2d",
+     {"pool2d": "from torch.nn.functional import max_pool2d as mp, avg_pool2d\n\n"
+                "def pool2d(X, pool_size, mode='max'):\n"
+                "    f = mp if mode == 'max' else avg_pool2d\n"
+                "    return f(X[None, None], pool_size)[0, 0]"},
+     POOL_ALL, "torch.nn.functional.max_pool2d"),
+    ("conv2d_output_size by running nn.Conv2d",
+     {"conv2d_output_size": "def conv2d_output_size(n, kernel_size, stride=1, padding=0, dilation=1):\n"
+                            "    conv = nn.Conv2d(1, 1, kernel_size, stride, padding, dilation)\n"
+                            "    return int(conv(torch.zeros(1, 1, n, n)).shape[-1])"},
+     CONV_ALL, "with the formula"),
+]
+
+
+@pytest.mark.parametrize("replace,must_lose,phrase", [m[1:] for m in FORBIDDEN], ids=[m[0] for m in FORBIDDEN])
+def test_forbidden_shortcut_loses_exactly_its_functions_checks(tmp_path, replace, must_lose, phrase):
+    report = grade(with_cells(solution("hw5"), replace=replace), tmp_path)
+    assert_loses_exactly(report, must_lose, phrase)
+    assert all("does not allow" in by_name(report)[name].message for name in must_lose)
+
+
+def test_innocent_look_alikes_keep_full_marks(tmp_path):
+    corr = CORR.format(sizes="K.shape", kernel="K").replace(
+        "    return Y\n", "    conv2d = Y  # the same as F.conv2d(X, K), without the batch dimensions\n"
+                         "    unfold = 'X.unfold(0, kh, 1) is a shortcut I did not use'\n"
+                         "    return conv2d\n")
+    nb = with_cells(solution("hw5"), replace={"corr2d": corr},
+                    append=["import torch.nn.functional as F\n"
+                            "print(F.conv2d(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 2, 2)), nn.MaxPool2d(2))"])
+    report = grade(nb, tmp_path)
+    assert_full_marks(report, 17)

@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 
 from grader import probe_runtime
 from grader.author.stub import PLACEHOLDER, MarkerError, strip_solutions
-from grader.checks import Fail
+from grader.checks import Fail, judging
 from grader.judge import assert_close, describe
 from grader.notebook import cell_marks, defined_names
 from grader.probe import ObjectValue, ProbeResultError, TensorValue, read_result, write_inputs
@@ -143,8 +143,8 @@ def test_hidden_comparisons_name_no_shape_index_or_value():
     cases = [(np.zeros((17, 3)), np.zeros((5, 3))), (np.array([np.nan, 1.0]), np.array([0.0, 1.0])),
              (np.array([1.0, 2.5]), np.array([1.0, 1.0]))]
     for actual, expected in cases:
-        with pytest.raises(Fail) as hidden:
-            assert_close(actual, expected, "x", 1e-5, 1e-6, hint="use keepdim", hidden=True)
+        with pytest.raises(Fail) as hidden, judging(True):
+            assert_close(actual, expected, "x", 1e-5, 1e-6, hint="use keepdim")
         with pytest.raises(Fail) as public:
             assert_close(actual, expected, "x", 1e-5, 1e-6, hint="use keepdim")
         assert "hidden input" in hidden.value.message and hidden.value.message.endswith(": use keepdim")

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.checks import PASS, Assignment, Check, Fail, Judge, Probe, Verdict
-from grader.judge import assert_close, describe, shape_text, tensor, tolerance, value
+from grader.checks import PASS, Assignment, Check, Fail, Judge, Probe, Verdict, judging_hidden
+from grader.judge import assert_close, describe, quote, shape_text, tensor, tolerance, value
 from grader.probe import ProbeOutcome
 
 KEEPDIM_HINT = (
@@ -256,31 +256,31 @@ ADD_INPLACE_HIDDEN = Probe("add_inplace_hidden", probe_add_inplace, ("add_inplac
 
 
 # ---------------------------------------------------------------- judges (grader)
-# Judges of hidden checks (hidden=True) name no shapes or values: reports do not leak hidden inputs.
+# On hidden checks the judge helpers name no shapes or values (see grader/judge.py); sentences
+# written here wrap what quotes the inputs in quote(...).
 
-def _close(got: np.ndarray, want: np.ndarray, dtype: str, what: str, hidden: bool, hint: str = "") -> None:
+def _close(got: np.ndarray, want: np.ndarray, dtype: str, what: str, hint: str = "") -> None:
     r, a = tolerance(dtype, None, None)
-    assert_close(got, want, what, r, a, hint, hidden=hidden)
+    assert_close(got, want, what, r, a, hint)
 
 
-def _values(key: str, what: str, shape_hint=None, hidden: bool = False) -> Judge:
+def _values(key: str, what: str, shape_hint=None) -> Judge:
     """Shape first (with a hint naming the likely cause), then values with dtype-aware tolerance."""
 
-    def judge(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
-        assert expected is not None
+    def judge(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
         want = tensor(expected, key, what)
         got = tensor(student, key, what)
         if got.shape != want.shape:
             hint = shape_hint(got.shape, want.shape) if shape_hint else None
-            shapes = shape_text(got.shape, want.shape, hidden)
+            shapes = shape_text(got.shape, want.shape)
             raise Fail(f"{what} has {shapes}" + (f": {hint}" if hint else ""))
-        _close(got.array, want.array, want.dtype, what, hidden)
+        _close(got.array, want.array, want.dtype, what)
         return PASS
 
     return judge
 
 
-def judge_to_matrix_dtype(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
+def judge_to_matrix_dtype(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     assert expected is not None
     want = tensor(expected, "out", "to_matrix's result")
     got = tensor(student, "out", "to_matrix's result")
@@ -291,7 +291,7 @@ def judge_to_matrix_dtype(student: ProbeOutcome, expected: ProbeOutcome | None) 
     return PASS
 
 
-def judge_to_matrix_view(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
+def judge_to_matrix_view(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     tensor(student, "out", "to_matrix's result")
     if value(student, "view") is not True:
         raise Fail("to_matrix returned a copy: its result does not share memory with x. For a contiguous"
@@ -300,7 +300,7 @@ def judge_to_matrix_view(student: ProbeOutcome, expected: ProbeOutcome | None) -
     return PASS
 
 
-def judge_to_matrix_error(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
+def judge_to_matrix_error(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     raised = value(student, "raised")
     if raised == "ValueError":
         return PASS
@@ -327,11 +327,10 @@ def _pairwise_hint(got: tuple, want: tuple) -> str | None:
     return None
 
 
-def _broadcast_judge(kind: str) -> Judge:
-    """kind: 'compatible' / 'incompatible' (public: the pair is named) or 'hidden' (only counts)."""
+def _broadcast_judge() -> Judge:
+    """Public checks name the first pair that fails; hidden ones only say that some did."""
 
-    def judge(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
-        assert expected is not None
+    def judge(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
         truth, pairs = value(expected, "torch"), value(expected, "pairs")
         results = value(student, "results")
         if not isinstance(results, list) or len(results) != len(truth):
@@ -368,16 +367,15 @@ def _broadcast_judge(kind: str) -> Judge:
         if not problems:
             return PASS
         hint = problems[0][1]
-        if kind == "hidden":
-            raise Fail(f"broadcast_shape disagrees with torch.broadcast_shapes on {len(problems)} of {len(truth)}"
-                       f" random pairs of shapes: {hint}")
+        if judging_hidden():
+            raise Fail(f"broadcast_shape disagrees with torch.broadcast_shapes on some random pairs of shapes: {hint}")
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise Fail(f"{problems[0][0]}{more}: {hint}")
 
     return judge
 
 
-def judge_pairwise_speed(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
+def judge_pairwise_speed(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     if value(student, "skipped") is True:
         small = value(student, "small_s")
         projected = value(student, "projected_s")
@@ -397,42 +395,40 @@ def judge_pairwise_speed(student: ProbeOutcome, expected: ProbeOutcome | None) -
     return PASS
 
 
-def judge_row_normalize(square: bool, hidden: bool = False) -> Judge:
-    def judge(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
-        assert expected is not None
+def judge_row_normalize(square: bool) -> Judge:
+    def judge(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
         want = tensor(expected, "out", "row_normalize's result")
         got = tensor(student, "out", "row_normalize's result")
         if got.shape != want.shape:
-            shapes = shape_text(got.shape, want.shape, hidden)
+            shapes = shape_text(got.shape, want.shape)
             raise Fail(f"row_normalize's result has {shapes}: {KEEPDIM_HINT}")
         sums = got.array.astype(np.float64).sum(axis=1)
         if not np.allclose(sums, 1.0, atol=1e-4):
             cols = got.array.astype(np.float64).sum(axis=0)
             if np.allclose(cols, 1.0, atol=1e-4):
                 raise Fail("the columns of the result sum to 1, not the rows: sum over dim=1 (along each row)")
-            shown = "" if hidden else f" (row sums {np.round(sums, 3).tolist()})"
+            shown = quote(f" (row sums {np.round(sums, 3).tolist()})")
             raise Fail(f"the rows of the result do not sum to 1{shown}" + (f": {KEEPDIM_HINT}" if square else ""))
-        _close(got.array, want.array, want.dtype, "row_normalize's result", hidden)
+        _close(got.array, want.array, want.dtype, "row_normalize's result")
         return PASS
 
     return judge
 
 
-def judge_add_values(hidden: bool = False) -> Judge:
-    def judge(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
-        assert expected is not None
+def judge_add_values() -> Judge:
+    def judge(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
         want = tensor(expected, "out", "add_inplace's result")
         got = tensor(student, "out", "add_inplace's result")
         if got.shape != want.shape:
-            shapes = shape_text(got.shape, want.shape, hidden)
+            shapes = shape_text(got.shape, want.shape)
             raise Fail(f"add_inplace's result has {shapes}: it should be Y itself, holding Y + X")
-        _close(got.array, want.array, want.dtype, "add_inplace's result", hidden, "it should hold Y + X")
+        _close(got.array, want.array, want.dtype, "add_inplace's result", "it should hold Y + X")
         return PASS
 
     return judge
 
 
-def judge_add_inplace(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
+def judge_add_inplace(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     assert expected is not None
     if value(student, "changed") is not True:
         raise Fail("the caller's Y did not change: `Y = Y + X` computes Y + X into new memory and points the local"
@@ -462,31 +458,31 @@ ASSIGNMENT = Assignment(
         Check("to_matrix: keeps the dtype", 1, TO_MATRIX_MEMORY, judge_to_matrix_dtype),
         Check("to_matrix: returns a view of x, not a copy", 1, TO_MATRIX_MEMORY, judge_to_matrix_view),
         Check("to_matrix: ValueError when len(x) is not a multiple of n_cols", 1, TO_MATRIX_ERROR, judge_to_matrix_error),
-        Check("to_matrix: random lengths", 1, TO_MATRIX_HIDDEN, _values("out", "to_matrix's result", hidden=True),
+        Check("to_matrix: random lengths", 1, TO_MATRIX_HIDDEN, _values("out", "to_matrix's result"),
               error_hint="compute the number of rows from len(x) (or let reshape infer it with -1)"),
         Check("flatten_batch: (N, C, H, W) to (N, C*H*W)", 2, FLATTEN_PUBLIC,
               _values("out", "flatten_batch's result", _flatten_hint)),
         Check("flatten_batch: a batch of one", 1, FLATTEN_ONE, _values("out", "flatten_batch's result", _flatten_hint)),
         Check("flatten_batch: random shapes", 1, FLATTEN_HIDDEN,
-              _values("out", "flatten_batch's result", _flatten_hint, hidden=True)),
-        Check("broadcast_shape: broadcastable shapes", 2, BROADCAST_COMPATIBLE, _broadcast_judge("compatible")),
+              _values("out", "flatten_batch's result", _flatten_hint)),
+        Check("broadcast_shape: broadcastable shapes", 2, BROADCAST_COMPATIBLE, _broadcast_judge()),
         Check("broadcast_shape: incompatible shapes raise ValueError", 1, BROADCAST_INCOMPATIBLE,
-              _broadcast_judge("incompatible")),
+              _broadcast_judge()),
         Check("broadcast_shape: agrees with torch.broadcast_shapes on random shapes", 2, BROADCAST_HIDDEN,
-              _broadcast_judge("hidden")),
+              _broadcast_judge()),
         Check("pairwise_diff: values for n != m", 2, PAIRWISE_PUBLIC,
               _values("out", "pairwise_diff's result", _pairwise_hint)),
         Check("pairwise_diff: random sizes", 1, PAIRWISE_HIDDEN,
-              _values("out", "pairwise_diff's result", _pairwise_hint, hidden=True)),
+              _values("out", "pairwise_diff's result", _pairwise_hint)),
         Check(f"pairwise_diff: fast on n = m = {SPEED_N} (no Python loops)", 2, PAIRWISE_SPEED, judge_pairwise_speed),
         Check("row_normalize: a non-square matrix", 2, ROW_NORMALIZE_PUBLIC, judge_row_normalize(square=False),
               error_hint=KEEPDIM_HINT),
         Check("row_normalize: a square matrix", 1, ROW_NORMALIZE_SQUARE, judge_row_normalize(square=True),
               error_hint=KEEPDIM_HINT),
-        Check("row_normalize: random shapes", 1, ROW_NORMALIZE_HIDDEN, judge_row_normalize(square=False, hidden=True),
+        Check("row_normalize: random shapes", 1, ROW_NORMALIZE_HIDDEN, judge_row_normalize(square=False),
               error_hint=KEEPDIM_HINT),
         Check("add_inplace: returns Y + X", 1, ADD_INPLACE_PUBLIC, judge_add_values()),
         Check("add_inplace: updates Y in place and returns it", 2, ADD_INPLACE_PUBLIC, judge_add_inplace),
-        Check("add_inplace: random shapes, broadcast X", 1, ADD_INPLACE_HIDDEN, judge_add_values(hidden=True)),
+        Check("add_inplace: random shapes, broadcast X", 1, ADD_INPLACE_HIDDEN, judge_add_values()),
     ),
 )

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.checks import PASS, Assignment, Check, Fail, Judge, Probe, Verdict
-from grader.judge import assert_close, describe, number, tensor, tolerance, value
+from grader.checks import PASS, Assignment, Check, Fail, Judge, Probe, Verdict, judging_hidden
+from grader.judge import assert_close, describe, finite, number, quote, tensor, tolerance, value
 from grader.probe import ProbeOutcome, TensorValue
 
 TRUE_W = (2.0, -3.4)
@@ -199,8 +199,8 @@ TRAIN_E2E = Probe("train_e2e", probe_train, ("data_iter", "linreg", "squared_los
 
 
 # ---------------------------------------------------------------- judges (grader)
-# Messages name shapes symbolically ((n, d), (n, 1)); judges of hidden checks (hidden=True) show
-# no sizes or values of their inputs: reports do not leak hidden inputs.
+# Messages name shapes symbolically ((n, d), (n, 1)). On hidden checks the judge helpers show no
+# sizes or values of the inputs (grader/judge.py); sentences written here wrap them in quote(...).
 
 def _synthetic_arrays(student: ProbeOutcome, expected: ProbeOutcome) -> tuple[np.ndarray, np.ndarray, int, int]:
     n, d = int(value(expected, "n")), int(tensor(expected, "w", "w").shape[0])
@@ -210,33 +210,33 @@ def _synthetic_arrays(student: ProbeOutcome, expected: ProbeOutcome) -> tuple[np
     y = tensor(student, "y", "synthetic_data's y")
     if X.shape != (n, d):
         raise Fail("X should have shape (num_examples, len(w)): one row per example, one column per weight")
+    finite(X.array, "synthetic_data's X")
+    finite(y.array, "synthetic_data's y")
     return X.array.astype(np.float64), y.array.astype(np.float64), n, d
 
 
-def judge_synthetic_shapes(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
-    assert expected is not None
+def judge_synthetic_shapes(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     _, y, n, _ = _synthetic_arrays(student, expected)
     if y.shape == (n,):
         raise Fail("y has shape (n,), expected (n, 1): return the labels as a column,"
                    " y.reshape((-1, 1)), like the (n, 1) predictions of linreg")
     if y.shape != (n, 1):
-        raise Fail(f"y should have shape (n, 1), one label per row; got a {y.ndim}-D tensor of another shape")
+        raise Fail("y should have shape (n, 1), one label per row; got a tensor of another shape")
     return PASS
 
 
-def judge_synthetic_features(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
-    assert expected is not None
+def judge_synthetic_features(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     X, _, _, _ = _synthetic_arrays(student, expected)
     mean, std = X.mean(axis=0), X.std(axis=0)
     if np.abs(mean).max() > 0.15 or np.abs(std - 1).max() > 0.1:
-        raise Fail(f"the columns of X have means up to {np.abs(mean).max():.3g} away from 0 and standard deviations"
-                   f" from {std.min():.3g} to {std.max():.3g}: draw them from a standard normal distribution,"
-                   " torch.normal(0, 1, (num_examples, len(w)))")
+        stats = quote(f" (means up to {np.abs(mean).max():.3g} away from 0, standard deviations"
+                      f" from {std.min():.3g} to {std.max():.3g})")
+        raise Fail(f"the columns of X are not drawn from a standard normal distribution{stats}:"
+                   " use torch.normal(0, 1, (num_examples, len(w)))")
     return PASS
 
 
-def judge_synthetic_noise(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
-    assert expected is not None
+def judge_synthetic_noise(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     X, y, n, _ = _synthetic_arrays(student, expected)
     if y.size != n:
         raise Fail("y should hold one label per example, shape (n, 1)")
@@ -248,17 +248,20 @@ def judge_synthetic_noise(student: ProbeOutcome, expected: ProbeOutcome | None) 
         raise Fail("y is exactly X @ w + b: add noise drawn from a normal distribution with std 0.01"
                    " (y += torch.normal(0, 0.01, y.shape))")
     if std > 5 * NOISE_STD:
-        raise Fail(f"the noise y - (Xw + b) has standard deviation {std:.3g}, expected 0.01:"
-                   " torch.normal(mean, std, size) takes the standard deviation; use torch.normal(0, 0.01, y.shape)")
+        raise Fail(f"the noise y - (Xw + b) has a standard deviation{quote(f' of {std:.3g}', ' far above 0.01')},"
+                   " expected 0.01: torch.normal(mean, std, size) takes the standard deviation;"
+                   " use torch.normal(0, 0.01, y.shape)")
     if abs(mean) > 0.003:
-        raise Fail(f"y - (Xw + b) has mean {mean:.3g}: y should be X @ w + b plus zero-mean noise")
+        raise Fail(f"y - (Xw + b) has a mean{quote(f' of {mean:.3g}', ' away from 0')}: y should be X @ w + b plus"
+                   " zero-mean noise")
     low, high = NOISE_BOUNDS
     if not low <= std <= high:
-        raise Fail(f"the noise y - (Xw + b) has standard deviation {std:.3g}, expected 0.01 (accepted {low} to {high})")
+        raise Fail(f"the noise y - (Xw + b) has a standard deviation{quote(f' of {std:.3g}')}, expected 0.01"
+                   f" (accepted {low} to {high})")
     return PASS
 
 
-def judge_synthetic_all(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
+def judge_synthetic_all(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     for judge in (judge_synthetic_shapes, judge_synthetic_features, judge_synthetic_noise):
         judge(student, expected)
     return PASS
@@ -275,15 +278,15 @@ def _pass_data(student: ProbeOutcome, key: str) -> tuple[list, np.ndarray, np.nd
     return sizes, X.array, y.array
 
 
-def judge_generator(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
+def judge_generator(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     if value(student, "generator") is not True:
         raise Fail(f"data_iter returned a {value(student, 'type')}, not a generator: write it as the book does,"
                    " with `yield` inside the loop, so each batch is made only when the training loop asks for it")
     return PASS
 
 
-def judge_every_example_once(student: ProbeOutcome, expected: ProbeOutcome | None, hidden: bool = False) -> Verdict:
-    assert expected is not None
+def judge_every_example_once(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
+    hidden = judging_hidden()
     n, batch_size = int(value(expected, "n")), int(value(expected, "batch_size"))
     tail = n % batch_size
     sizes, X, y = _pass_data(student, "first")
@@ -314,7 +317,7 @@ def judge_every_example_once(student: ProbeOutcome, expected: ProbeOutcome | Non
     return PASS
 
 
-def judge_shuffled(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
+def judge_shuffled(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     _, _, first = _pass_data(student, "first")
     _, _, second = _pass_data(student, "second")
     if len(first) < 2:
@@ -328,22 +331,21 @@ def judge_shuffled(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verd
     return PASS
 
 
-def _tensor_values(what: str, hidden: bool = False) -> Judge:
-    def judge(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
-        assert expected is not None
+def _tensor_values(what: str) -> Judge:
+    def judge(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
         want = tensor(expected, "out", what)
         got = tensor(student, "out", what)
         r, a = tolerance(want.dtype, 1e-5, 1e-5)
-        if hidden and got.shape != want.shape:
-            raise Fail(f"{what} has the wrong shape on a hidden input: expected (n, 1)")
-        assert_close(got.array, want.array, what, r, a, hidden=hidden)
+        if got.shape != want.shape:
+            raise Fail(f"{what} has {quote(f'shape {got.shape}', 'the wrong shape on a hidden input')}: expected (n, 1),"
+                       " one prediction per row of X")
+        assert_close(got.array, want.array, what, r, a)
         return PASS
 
     return judge
 
 
-def judge_squared_loss(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
-    assert expected is not None
+def judge_squared_loss(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     want = tensor(expected, "out", "squared_loss's result")
     got = tensor(student, "out", "squared_loss's result")
     n = want.shape[0]
@@ -355,18 +357,16 @@ def judge_squared_loss(student: ProbeOutcome, expected: ProbeOutcome | None) -> 
         raise Fail("squared_loss returned a single number, expected one loss per example (shape (n, 1)):"
                    " do not take the mean or sum; the training loop sums and sgd divides by the batch size")
     if got.shape != want.shape:
-        raise Fail(f"squared_loss should return the shape of y_hat, (n, 1); got a {len(got.shape)}-D tensor of another shape")
-    r, a = tolerance(want.dtype, 1e-5, 1e-6)
-    if not np.allclose(got.array, want.array, rtol=r, atol=a):
-        raise Fail("squared_loss's values differ from (y_hat - y) ** 2 / 2")
+        raise Fail("squared_loss should return the shape of y_hat, (n, 1); got a tensor of another shape")
+    r, a = tolerance(want.dtype, None, None)
+    assert_close(got.array, want.array, "squared_loss's result", r, a, "it should be (y_hat - y) ** 2 / 2")
     return PASS
 
 
 def _sgd_judge(reference: str) -> Judge:
     """reference 'hand': the values written out in SGD_PUBLIC_AFTER; 'expected': the reference run's."""
 
-    def judge(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
-        assert expected is not None
+    def judge(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
         lr, batch_size = number(expected, "lr", "lr"), number(expected, "batch_size", "batch_size")
         for name in ("w", "b"):
             got = tensor(student, name, f"{name} after sgd").array.astype(np.float64)
@@ -378,6 +378,7 @@ def _sgd_judge(reference: str) -> Judge:
             grad = tensor(expected, f"{name}_grad0", name).array.astype(np.float64)
             if got.shape != want.shape:
                 raise Fail(f"{name} changed shape during sgd")
+            finite(got, f"{name} after sgd")
             if np.allclose(got, want, rtol=1e-5, atol=1e-6):
                 continue
             if np.allclose(got, before):
@@ -389,7 +390,7 @@ def _sgd_judge(reference: str) -> Judge:
                            " (p.grad holds the gradient of the summed loss of the batch)")
             if np.allclose(got, before + lr * grad / batch_size, rtol=1e-5, atol=1e-6):
                 raise Fail("sgd moves the parameters along the gradient, uphill: subtract lr * p.grad / batch_size")
-            if reference == "expected":  # hidden: no values
+            if judging_hidden():
                 raise Fail(f"after one sgd step on hidden parameters, {name} differs from p - lr * p.grad / batch_size")
             raise Fail(f"after one sgd step (lr={lr:g}, batch_size={batch_size:g}) {name} is"
                        f" {np.round(got.reshape(-1), 5).tolist()}, expected {np.round(want.reshape(-1), 5).tolist()}"
@@ -399,7 +400,7 @@ def _sgd_judge(reference: str) -> Judge:
     return judge
 
 
-def judge_sgd_zero_grad(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
+def judge_sgd_zero_grad(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     for name in ("w_grad", "b_grad"):
         grad = value(student, name)
         if grad is None:
@@ -412,7 +413,7 @@ def judge_sgd_zero_grad(student: ProbeOutcome, expected: ProbeOutcome | None) ->
     return PASS
 
 
-def judge_sgd_leaf(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
+def judge_sgd_leaf(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     if value(student, "kept") is not True:
         raise Fail("sgd replaced the tensors in params with new ones: the caller's parameters never change;"
                    " update each tensor in place instead")
@@ -422,7 +423,7 @@ def judge_sgd_leaf(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verd
     return PASS
 
 
-def judge_training(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
+def judge_training(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     w = tensor(student, "w", "the trained w").array.astype(np.float64)
     b = tensor(student, "b", "the trained b").array.astype(np.float64)
     losses = value(student, "losses")
@@ -456,10 +457,9 @@ ASSIGNMENT = Assignment(
         Check("data_iter: a generator (yield)", 1, DATA_ITER_PUBLIC, judge_generator),
         Check("data_iter: every example once per pass, last batch of 3", 2, DATA_ITER_PUBLIC, judge_every_example_once),
         Check("data_iter: shuffled, a new order every pass", 1, DATA_ITER_PUBLIC, judge_shuffled),
-        Check("data_iter: random sizes", 1, DATA_ITER_HIDDEN,
-              lambda student, expected: judge_every_example_once(student, expected, hidden=True)),
+        Check("data_iter: random sizes", 1, DATA_ITER_HIDDEN, judge_every_example_once),
         Check("linreg: (n, d) @ (d, 1) + b", 2, LINREG_PUBLIC, _tensor_values("linreg's result"), error_hint=MV_HINT),
-        Check("linreg: random sizes", 1, LINREG_HIDDEN, _tensor_values("linreg's result", hidden=True), error_hint=MV_HINT),
+        Check("linreg: random sizes", 1, LINREG_HIDDEN, _tensor_values("linreg's result"), error_hint=MV_HINT),
         Check("squared_loss: per example, labels of shape (n,)", 2, LOSS_FLAT, judge_squared_loss),
         Check("squared_loss: labels of shape (n, 1)", 1, LOSS_COLUMN, judge_squared_loss),
         Check("squared_loss: random batches", 1, LOSS_HIDDEN, judge_squared_loss),

@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from grader.checks import PASS, Assignment, Check, Fail, Judge, Probe, Verdict
-from grader.judge import assert_close, describe, number, same_tensor, tensor, tolerance, value
+from grader.forbid import Forbid
+from grader.judge import assert_close, close_number, describe, finite, matches, number, quote, tensor, tolerance, value
 from grader.probe import ProbeOutcome
 
 E2E_THRESHOLD = 0.85
@@ -22,6 +23,23 @@ KEEPDIM_HINT = (
     "dividing an (n, q) tensor by its (n,) row sums only broadcasts when n == q;"
     " use X_exp.sum(dim=1, keepdim=True)"
 )
+# The error torch raises when (n, q) meets (n,) with n != q: only then is keepdim the likely cause.
+SIZE_MISMATCH = r"must match the size of tensor|size of tensor a .* must match"
+OVERFLOW_HINT = "exp of a large score overflows to inf (and inf / inf is NaN); subtract each row's max before exp"
+# softmax and cross_entropy are the exercise: library versions of them are not allowed inside
+# these two functions (the stub says so); torch.exp, torch.log, torch.logsumexp, max, gather are.
+SOFTMAX_RULE = Forbid(
+    names=("softmax", "Softmax", "log_softmax", "LogSoftmax", "softmin", "Softmin"),
+    methods=("softmax", "log_softmax"),
+    reason="this exercise is writing softmax yourself from exp, a row maximum and a row sum;"
+           " torch.softmax, F.softmax, nn.Softmax and log_softmax do it for you (torch.logsumexp is fine)",
+)
+CROSS_ENTROPY_RULE = Forbid(
+    names=("cross_entropy", "CrossEntropyLoss", "nll_loss", "NLLLoss", "binary_cross_entropy*", "BCE*"),
+    reason="this exercise is picking each example's probability of its true class and taking -log;"
+           " F.cross_entropy, nn.CrossEntropyLoss and nll_loss do it for you (torch.log and torch.gather are fine)",
+)
+ARGMAX_HINT = "take y_hat.argmax(dim=1) when y_hat holds probabilities (one row of q scores per example)"
 
 
 # ---------------------------------------------------------------- inputs (grader side)
@@ -48,16 +66,16 @@ def blobs(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
 # ---------------------------------------------------------------- probes (student's kernel)
 
 def probe_softmax(ns, X):
-    out = ns["softmax"](X=X)
-    return {"out": out}
+    out = ns["softmax"](X=X.clone())
+    return {"out": out, "X": X}
 
 
 def probe_cross_entropy(ns, y_hat, y):
-    return {"out": ns["cross_entropy"](y_hat=y_hat, y=y)}
+    return {"out": ns["cross_entropy"](y_hat=y_hat.clone(), y=y.clone()), "y_hat": y_hat, "y": y}
 
 
 def probe_accuracy(ns, y_hat, y):
-    return {"count": ns["accuracy"](y_hat=y_hat, y=y)}
+    return {"count": ns["accuracy"](y_hat=y_hat.clone(), y=y.clone()), "y_hat": y_hat, "y": y}
 
 
 def probe_evaluate(ns, X, y, weight, batch_size):
@@ -176,47 +194,102 @@ TRAIN_E2E = Probe("train_e2e", probe_train, ("softmax", "cross_entropy"), _train
 
 # ---------------------------------------------------------------- judges (grader)
 
-def judge_rows_sum_to_one(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
+def _softmax_mistakes(X: np.ndarray) -> list[tuple[np.ndarray, str]]:
+    """What the usual wrong softmaxes give on X, each with the advice that fixes it."""
+    X = X.astype(np.float64)
+    row_exp = np.exp(X - X.max(axis=1, keepdims=True))
+    col_exp = np.exp(X - X.max(axis=0, keepdims=True))
+    mistakes = [(col_exp / col_exp.sum(axis=0, keepdims=True),
+                 "each column sums to 1 instead of each row: normalise over the classes, dim=1")]
+    if X.shape[0] == X.shape[1]:  # only a square input lets the (n,) row sums broadcast silently
+        mistakes.append((row_exp / row_exp.sum(axis=1), KEEPDIM_HINT))
+    return mistakes
+
+
+def _overflows(X: np.ndarray) -> bool:
+    """Whether the formula without max subtraction overflows on X in float32."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        e = np.exp(X.astype(np.float32))
+        return not np.isfinite(e / e.sum(axis=1, keepdims=True)).all()
+
+
+def judge_softmax(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
+    want = tensor(expected, "out", "softmax's result")
+    got = tensor(student, "out", "softmax's result")
+    X = tensor(expected, "X", "X").array
+    r, a = tolerance(want.dtype, None, None)
+    overflow = OVERFLOW_HINT if _overflows(X) else ""
+    assert_close(got.array, want.array, "softmax's result", r, a, mistakes=_softmax_mistakes(X),
+                 nonfinite_hint=overflow)
+    return PASS
+
+
+def judge_rows_sum_to_one(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     out = tensor(student, "out", "softmax's result")
     if out.array.ndim != 2:
-        raise Fail(f"softmax should return a 2-D tensor like its input, got shape {out.shape}")
+        raise Fail(f"softmax should return a 2-D tensor like its input, got {quote(f'shape {out.shape}', 'another shape')}")
+    finite(out.array, "softmax's result")
     sums = out.array.astype(np.float64).sum(axis=1)
-    if not np.allclose(sums, 1.0, atol=1e-5):
-        raise Fail(f"rows do not sum to 1 (row sums {np.round(sums, 4).tolist()}): normalise each row by its own sum ({KEEPDIM_HINT})")
+    if not np.allclose(sums, 1.0, atol=1e-4):
+        if np.allclose(out.array.astype(np.float64).sum(axis=0), 1.0, atol=1e-4):
+            raise Fail("each column sums to 1 instead of each row: normalise over the classes, dim=1")
+        raise Fail(f"rows do not sum to 1{quote(f' (row sums {np.round(sums, 4).tolist()})')}: divide each row's"
+                   " exponentials by that row's sum")
     if (out.array < 0).any():
         raise Fail("softmax returned negative probabilities")
     return PASS
 
 
-def judge_cross_entropy(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
-    assert expected is not None
+def judge_cross_entropy(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     want = tensor(expected, "out", "cross_entropy's result")
     got = tensor(student, "out", "cross_entropy's result")
     n = want.shape[0]
-    if got.shape == (n, n):
-        raise Fail(f"cross_entropy returned shape {got.shape}, expected ({n},): y_hat[:, y] picks whole columns;"
-                   " pick one entry per row with y_hat[range(len(y_hat)), y]")
-    if got.shape in ((), (1,)):
-        raise Fail(f"cross_entropy returned a single number, expected one loss per example (shape ({n},)):"
+    if got.shape == (n, n) and n > 1:
+        raise Fail("cross_entropy returned an (n, n) matrix for n examples, expected shape (n,): y_hat[:, y] picks"
+                   " whole columns; pick one entry per row with y_hat[range(len(y_hat)), y]")
+    if got.shape in ((), (1,)) and n > 1:
+        raise Fail("cross_entropy returned a single number, expected one loss per example (shape (n,)):"
                    " do not take the mean or sum")
+    y_hat = tensor(expected, "y_hat", "y_hat").array.astype(np.float64)
+    y = tensor(expected, "y", "y").array.astype(np.int64)
+    picked = y_hat[np.arange(len(y)), y]
+    mistakes = [(np.log(picked), "the loss is minus the log of the true class's probability: -log(...)"),
+                (-np.log10(picked), "use the natural logarithm, torch.log, not log10"),
+                (-np.log2(picked), "use the natural logarithm, torch.log, not log2"),
+                (-np.log(1 - picked), "take the log of the true class's probability y_hat[i, y[i]], not of 1 minus it")]
     r, a = tolerance(want.dtype, None, None)
-    assert_close(got.array, want.array, "cross_entropy's result", max(r, 1e-5), a)
+    assert_close(got.array, want.array, "cross_entropy's result", r, a, mistakes=mistakes)
     return PASS
+
+
+def _accuracy_mistakes(y_hat: np.ndarray, y: np.ndarray) -> list[tuple[float, str]]:
+    """What the usual wrong accuracies give on these inputs, each with the advice that fixes it."""
+    labels = y_hat.argmax(axis=1) if y_hat.ndim == 2 and y_hat.shape[1] > 1 else y_hat.reshape(-1)
+    correct = float((labels.astype(np.int64) == y).sum())
+    fraction = "return the number of correct predictions, not the fraction (evaluate_accuracy divides by the total)"
+    mistakes = [(correct / len(y), fraction)]
+    if y_hat.ndim == 2 and y_hat.shape[1] > 1:
+        truncated = y_hat.astype(np.int64)  # probabilities compared as labels, without argmax
+        if truncated.shape[1] == len(y):
+            mistakes.append((float((truncated == y[None, :]).sum()), ARGMAX_HINT))
+        mistakes.append((float((truncated[:, 0] == y).sum()), ARGMAX_HINT))
+    return [(v, advice) for v, advice in mistakes if abs(v - correct) > 1e-9]
 
 
 def _judge_accuracy(what: str) -> Judge:
     key = "count"
 
-    def judge(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
-        assert expected is not None
+    def judge(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
         want = number(expected, key, "accuracy")
         got = number(student, key, f"accuracy({what})")
         if abs(got - want) > 1e-6:
-            if 0 < got < 1 <= want:
-                raise Fail(f"accuracy({what}) returned {got:.4g}, expected {want:g}: return the number of correct"
-                           " predictions, not the fraction (evaluate_accuracy divides by the total)")
-            hint = " (take y_hat.argmax(dim=1) when y_hat holds probabilities)" if what == "probabilities" else ""
-            raise Fail(f"accuracy({what}) returned {got:.4g}, expected {want:g} correct predictions{hint}")
+            y_hat = tensor(expected, "y_hat", "y_hat").array
+            y = tensor(expected, "y", "y").array.astype(np.int64)
+            for candidate, advice in _accuracy_mistakes(y_hat, y):
+                if abs(got - candidate) < 1e-6:
+                    raise Fail(f"accuracy({what}) did not return the number of correct predictions: {advice}")
+            close_number(got, want, f"accuracy({what})", 0.0, 1e-6,
+                         "count the examples whose predicted class equals the label")
         raw = value(student, key)
         if not isinstance(raw, float):
             raise Fail(f"accuracy({what}) returned the right count as {describe(raw)}; return a Python float: float(...)", 0.5)
@@ -225,8 +298,7 @@ def _judge_accuracy(what: str) -> Judge:
     return judge
 
 
-def judge_evaluate_fraction(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
-    assert expected is not None
+def judge_evaluate_fraction(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     want = number(expected, "module", "evaluate_accuracy")
     per_batch = value(expected, "per_batch")
     for key, how in (("module", "an nn.Module"), ("function", "a plain function")):
@@ -240,7 +312,7 @@ def judge_evaluate_fraction(student: ProbeOutcome, expected: ProbeOutcome | None
     return PASS
 
 
-def judge_eval_mode(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
+def judge_eval_mode(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     modes = value(student, "modes")
     if not isinstance(modes, list) or not modes:
         raise Fail("evaluate_accuracy never called the network")
@@ -249,7 +321,7 @@ def judge_eval_mode(student: ProbeOutcome, expected: ProbeOutcome | None) -> Ver
     return PASS
 
 
-def judge_training(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
+def judge_training(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     W = tensor(student, "W", "the trained weights")
     b = tensor(student, "b", "the trained bias")
     losses = value(student, "losses")
@@ -275,22 +347,22 @@ ASSIGNMENT = Assignment(
     title="Softmax regression from scratch",
     graded_names=("softmax", "cross_entropy", "accuracy", "evaluate_accuracy"),
     checks=(
-        Check("softmax: values on a non-square batch", 2, SOFTMAX_PUBLIC,
-              same_tensor("out", "softmax's result", hint=KEEPDIM_HINT), error_hint=KEEPDIM_HINT),
-        Check("softmax: rows sum to 1", 1, SOFTMAX_PUBLIC, judge_rows_sum_to_one, error_hint=KEEPDIM_HINT),
-        Check("softmax: numerically stable for large scores", 2, SOFTMAX_STABLE,
-              same_tensor("out", "softmax([[1000, 0, -1000], ...])",
-                          hint="exp(1000.) overflows to inf; subtract each row's max before exp")),
-        Check("softmax: random batches", 1, SOFTMAX_HIDDEN, same_tensor("out", "softmax's result", rtol=1e-4, atol=1e-6, hidden=True),
-              error_hint=KEEPDIM_HINT),
-        Check("cross_entropy: per-example loss", 2, CE_PUBLIC, judge_cross_entropy),
-        Check("cross_entropy: random batches", 1, CE_HIDDEN, judge_cross_entropy),
+        Check("softmax: values on a non-square batch", 2, SOFTMAX_PUBLIC, judge_softmax,
+              error_hint=KEEPDIM_HINT, error_hint_when=SIZE_MISMATCH, forbid=(SOFTMAX_RULE,)),
+        Check("softmax: rows sum to 1", 1, SOFTMAX_PUBLIC, judge_rows_sum_to_one,
+              error_hint=KEEPDIM_HINT, error_hint_when=SIZE_MISMATCH, forbid=(SOFTMAX_RULE,)),
+        Check("softmax: numerically stable for large scores", 2, SOFTMAX_STABLE, judge_softmax, forbid=(SOFTMAX_RULE,)),
+        Check("softmax: random batches", 1, SOFTMAX_HIDDEN, judge_softmax,
+              error_hint=KEEPDIM_HINT, error_hint_when=SIZE_MISMATCH, forbid=(SOFTMAX_RULE,)),
+        Check("cross_entropy: per-example loss", 2, CE_PUBLIC, judge_cross_entropy, forbid=(CROSS_ENTROPY_RULE,)),
+        Check("cross_entropy: random batches", 1, CE_HIDDEN, judge_cross_entropy, forbid=(CROSS_ENTROPY_RULE,)),
         Check("accuracy: counts correct predictions from probabilities", 1, ACCURACY_PUBLIC,
-              _judge_accuracy("probabilities"),
-              error_hint="take y_hat.argmax(dim=1) when y_hat holds probabilities"),
+              _judge_accuracy("probabilities"), error_hint=ARGMAX_HINT, error_hint_when=SIZE_MISMATCH),
         Check("accuracy: accepts predicted labels", 1, ACCURACY_LABELS, _judge_accuracy("labels"),
-              error_hint="only take argmax when y_hat is 2-D with more than one column"),
-        Check("accuracy: random batches", 1, ACCURACY_HIDDEN, _judge_accuracy("probabilities")),
+              error_hint="only take argmax when y_hat is 2-D with more than one column",
+              error_hint_when=r"IndexError|Dimension out of range|argmax"),
+        Check("accuracy: random batches", 1, ACCURACY_HIDDEN, _judge_accuracy("probabilities"),
+              error_hint=ARGMAX_HINT, error_hint_when=SIZE_MISMATCH),
         Check("evaluate_accuracy: fraction over all examples", 2, EVALUATE_PUBLIC, judge_evaluate_fraction),
         Check("evaluate_accuracy: puts a module in eval mode", 1, EVALUATE_PUBLIC, judge_eval_mode),
         Check(f"end to end: trained model reaches {E2E_THRESHOLD} held-out accuracy", 3, TRAIN_E2E, judge_training),

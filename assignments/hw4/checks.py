@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from grader.checks import PASS, Assignment, Check, Fail, Probe, Verdict
-from grader.judge import assert_close, tensor, value
+from grader.judge import assert_close, finite, quote, tensor, value
 from grader.probe import ProbeOutcome, TensorValue
 
 DENSE = dict(units=3, in_units=5)
@@ -202,7 +202,7 @@ def _module_or_fail(outcome: ProbeOutcome) -> None:
                    " and call super().__init__() first in __init__")
 
 
-def judge_dense_registered(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
+def judge_dense_registered(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     _module_or_fail(student)
     attrs, params, state = value(student, "attrs"), value(student, "parameters"), value(student, "state_dict")
     for name in ("weight", "bias"):
@@ -221,8 +221,7 @@ def judge_dense_registered(student: ProbeOutcome, expected: ProbeOutcome | None)
     return PASS
 
 
-def judge_dense_shapes(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
-    assert expected is not None
+def judge_dense_shapes(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     _module_or_fail(student)
     got, want = value(student, "attrs"), value(expected, "attrs")
     for name in ("weight", "bias"):
@@ -245,8 +244,7 @@ def _close_or_teach(got: TensorValue, want: TensorValue, what: str) -> None:
     assert_close(got.array, want.array, what, 1e-4, 1e-5)
 
 
-def judge_dense_forward(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
-    assert expected is not None
+def judge_dense_forward(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     problem = student.values.get("load_error")
     if problem is not None:
         raise Fail(f"MyDense's output could not be compared: {problem} (weight is (in_units, units), bias (units,))")
@@ -256,13 +254,12 @@ def judge_dense_forward(student: ProbeOutcome, expected: ProbeOutcome | None) ->
     return PASS
 
 
-def judge_dense_gradients(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
+def judge_dense_gradients(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     grads, registered = value(student, "grads"), value(student, "registered")
     missing = [name for name in ("weight", "bias") if not isinstance(grads.get(name), TensorValue)]
     if not missing:
         for name in ("weight", "bias"):
-            if not np.isfinite(grads[name].array).all():
-                raise Fail(f"the gradient of {name} contains NaN or inf")
+            finite(grads[name].array, f"the gradient of {name}")
         return PASS
     what = " and ".join(missing)
     unregistered = [name for name in missing if not registered.get(name)]
@@ -278,23 +275,21 @@ def judge_dense_gradients(student: ProbeOutcome, expected: ProbeOutcome | None) 
     raise Fail(f"after out.sum().backward(), no gradient reached {what}: {DATA_HINT}")
 
 
-def judge_centered(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
-    assert expected is not None
+def judge_centered(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     want = tensor(expected, "out", "CenteredLayer's output")
     got = tensor(student, "out", "CenteredLayer's output")
     X = tensor(expected, "X", "input").array.astype(np.float64)
     if got.shape == want.shape and X.ndim > 1 and not np.allclose(got.array, want.array, rtol=1e-4, atol=1e-4):
         for dim in range(X.ndim):
             if np.allclose(got.array, X - X.mean(axis=dim, keepdims=True), rtol=1e-4, atol=1e-4):
-                raise Fail(f"CenteredLayer subtracted the mean over dimension {dim} only; subtract the mean of"
-                           " all elements: X - X.mean()")
+                raise Fail(f"CenteredLayer subtracted the mean over {quote(f'dimension {dim}', 'one dimension')} only;"
+                           " subtract the mean of all elements: X - X.mean()")
     hint = "subtract the mean of all elements: X - X.mean()"
     assert_close(got.array, want.array, "CenteredLayer's output", 1e-4, 1e-5, hint)
     return PASS
 
 
-def judge_sequential_output(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
-    assert expected is not None
+def judge_sequential_output(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     want = tensor(expected, "out", "MySequential's output")
     got = tensor(student, "out", "MySequential's output")
     assert_close(got.array, want.array, "MySequential's output", 1e-4, 1e-5,
@@ -302,8 +297,7 @@ def judge_sequential_output(student: ProbeOutcome, expected: ProbeOutcome | None
     return PASS
 
 
-def judge_sequential_parameters(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
-    assert expected is not None
+def judge_sequential_parameters(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     if value(student, "is_module") is not True:
         raise Fail("MySequential is not a torch.nn.Module: subclass nn.Module and call super().__init__()")
     wanted = int(value(expected, "n_wanted"))
@@ -321,7 +315,7 @@ def judge_sequential_parameters(student: ProbeOutcome, expected: ProbeOutcome | 
     return PASS
 
 
-def judge_dense_hidden(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
+def judge_dense_hidden(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     if student.values.get("load_error") is not None:  # hidden: say why without the sizes
         raise Fail("the reference weights could not be loaded into MyDense: weight must be (in_units, units)"
                    " and bias (units,)")

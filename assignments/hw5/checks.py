@@ -12,13 +12,15 @@ nn.AvgPool2d. Whatever the student's kernel says about torch is ignored.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from grader.checks import PASS, Assignment, Check, Fail, Judge, Probe, Verdict
-from grader.judge import assert_close, describe, shape_text, tensor, value
+from grader.checks import PASS, Assignment, Check, Fail, Judge, Probe, Verdict, judging_hidden
+from grader.forbid import Forbid
+from grader.judge import as_number, assert_close, describe, quote, shape_text, tensor, value
 from grader.probe import ProbeOutcome, TensorValue
 
 # The worked examples of assignments.md, most with the defaults left out.
@@ -30,6 +32,27 @@ CONV_TABLE = [
     {"n": 8, "kernel_size": 3, "padding": 1, "stride": 2},
 ]
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+# The point of hw5 is writing the sliding window yourself; the stub says so. Library layers are
+# fine elsewhere in the notebook (to check an answer), not inside the graded functions.
+SLIDING_WINDOW = Forbid(
+    names=("conv*d", "Conv*d", "LazyConv*d", "conv_transpose*d", "ConvTranspose*d", "*pool*d*", "*Pool*d",
+           "unfold", "Unfold", "fold", "Fold", "as_strided", "correlate*", "convolve*", "sliding_window_view"),
+    methods=("unfold", "as_strided"),
+    modules=("torch", "scipy", "numpy"),
+    reason="this exercise is about writing the sliding window yourself, with loops over the output"
+           " positions; PyTorch's (or SciPy's) convolution, pooling and unfold functions do that work for you."
+           " Use them in another cell to check your answer",
+)
+# Errors that confirm an error hint's diagnosis (Check.error_hint_when).
+NOT_SQUARE_ERROR = r"must match the size of tensor"  # a (kh, kh) window against a (kh, kw) kernel
+INT_WINDOW_ERROR = r"cannot unpack non-iterable int|'int' object is not (subscriptable|iterable)"
+PAIR_WINDOW_ERROR = r"tuple|sequence"
+FORMULA = Forbid(
+    names=("conv*d", "Conv*d", "LazyConv*d"),
+    reason="work the size out with the formula (integer arithmetic on n, kernel_size, stride, padding and"
+           " dilation) instead of running a convolution layer; nn.Conv2d is for checking your answer in another cell",
+)
 
 
 # ---------------------------------------------------------------- the formula and its usual mistakes
@@ -146,7 +169,8 @@ CONV_HIDDEN = Probe("conv_size_hidden", probe_conv_size, ("conv2d_output_size",)
                     hidden=True)
 CORR_BOOK = Probe(
     "corr2d_book", probe_corr2d, ("corr2d",),
-    lambda rng: {"X": np.arange(9).reshape(3, 3), "K": np.array([[0, 1], [2, 3]])},  # int64, as torch.arange
+    # float32, as the stub's own example (torch.arange(9.0)): the inputs are what the stub promises
+    lambda rng: {"X": np.arange(9, dtype=np.float32).reshape(3, 3), "K": np.array([[0, 1], [2, 3]], dtype=np.float32)},
 )
 CORR_RECT = Probe("corr2d_rect", probe_corr2d, ("corr2d",), lambda rng: {"X": normal(rng, 6, 8), "K": normal(rng, 2, 3)})
 CORR_HIDDEN = Probe("corr2d_hidden", probe_corr2d, ("corr2d",), corr2d_hidden_inputs, hidden=True)
@@ -164,14 +188,6 @@ POOL_HIDDEN = Probe("pool_hidden", probe_pool, ("pool2d",), pool_hidden_inputs, 
 
 
 # ---------------------------------------------------------------- judges (grader)
-
-def _as_number(got: Any) -> float | None:
-    if isinstance(got, TensorValue) and got.array.size == 1:
-        return float(got.array.reshape(()))
-    if isinstance(got, (int, float)) and not isinstance(got, bool):
-        return float(got)
-    return None
-
 
 def _call(case: dict[str, Any]) -> str:
     return "conv2d_output_size(" + ", ".join(f"{k}={v}" for k, v in case.items()) + ")"
@@ -191,29 +207,30 @@ def _diagnose(wrong: list[tuple[dict[str, Any], float, int]]) -> str:
     return (everywhere or per_case[0] or [""])[0]
 
 
-def judge_conv_sizes(hidden: bool = False) -> Judge:
-    def judge(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
-        assert expected is not None
+def judge_conv_sizes() -> Judge:
+    def judge(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
         cases, truth = value(expected, "cases"), value(expected, "torch")
         got = value(student, "got")
         if not isinstance(got, list) or len(got) != len(truth):
             raise Fail("conv2d_output_size's results could not be read (internal check error)")
-        numbers = [_as_number(answer) for answer in got]
+        numbers = [as_number(answer) for answer in got]
         wrong = [i for i, (number, right) in enumerate(zip(numbers, truth)) if number != right]
         if not wrong:
             return PASS
         i = wrong[0]
-        where = "on a hidden setting" if hidden else _call(cases[i])
-        if numbers[i] is None:
-            raise Fail(f"{where} returned {describe(got[i])}; expected the int {truth[i]}, as nn.Conv2d gives")
-        hint = _diagnose([(cases[j], numbers[j], truth[j]) for j in wrong if numbers[j] is not None])
-        raise Fail(f"{where} returned {numbers[i]:g}, but nn.Conv2d gives {truth[i]}" + (f": {hint}" if hint else ""))
+        if numbers[i] is None or not math.isfinite(numbers[i]):
+            raise Fail(f"{quote(_call(cases[i]), 'on a hidden setting, conv2d_output_size')} returned {describe(got[i])};"
+                       f" expected {quote(f'the int {truth[i]}', 'an int')}, as nn.Conv2d gives")
+        hint = _diagnose([(cases[j], numbers[j], truth[j]) for j in wrong
+                          if numbers[j] is not None and math.isfinite(numbers[j])])
+        if judging_hidden():
+            raise Fail("on a hidden setting conv2d_output_size disagrees with nn.Conv2d" + (f": {hint}" if hint else ""))
+        raise Fail(f"{_call(cases[i])} returned {numbers[i]:g}, but nn.Conv2d gives {truth[i]}" + (f": {hint}" if hint else ""))
 
     return judge
 
 
-def judge_conv_int(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
-    assert expected is not None
+def judge_conv_int(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     for case, answer in zip(value(expected, "cases"), value(student, "got")):
         if type(answer) is not int:
             advice = ("use // (floor division): / returns a float even when it divides evenly"
@@ -231,16 +248,15 @@ def _np_corr2d(X: np.ndarray, K: np.ndarray) -> np.ndarray:
     return out
 
 
-def judge_corr2d(hidden: bool = False) -> Judge:
-    def judge(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
-        assert expected is not None
+def judge_corr2d() -> Judge:
+    def judge(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
         want = tensor(expected, "torch", "F.conv2d's result")
         got = tensor(student, "out", "corr2d's result")
         X = tensor(expected, "X", "X").array.astype(np.float64)
         K = tensor(expected, "K", "K").array.astype(np.float64)
-        what = "corr2d's result" if hidden else f"corr2d of a {X.shape} X with a {K.shape} kernel"
+        what = quote(f"corr2d of a {X.shape} X with a {K.shape} kernel", "corr2d's result")
         if got.shape != want.shape:
-            shapes = shape_text(got.shape, want.shape, hidden)
+            shapes = shape_text(got.shape, want.shape)
             raise Fail(f"{what} has {shapes}: (h - kh + 1, w - kw + 1), with kh, kw = K.shape (the kernel need"
                        " not be square)")
         if got.dtype not in FLOAT_DTYPES:
@@ -262,9 +278,8 @@ def _np_pool(X: np.ndarray, ph: int, pw: int, mode: str) -> np.ndarray:
     return blocks.max(axis=(1, 3)) if mode == "max" else blocks.mean(axis=(1, 3))
 
 
-def judge_pool(hidden: bool = False) -> Judge:
-    def judge(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
-        assert expected is not None
+def judge_pool() -> Judge:
+    def judge(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
         calls, truth = value(expected, "calls"), value(expected, "torch")
         outs = value(student, "outs")
         X = tensor(expected, "X", "X").array.astype(np.float64)
@@ -275,8 +290,8 @@ def judge_pool(hidden: bool = False) -> Judge:
             mode = call.get("mode", "max")
             shown = repr(tuple(size)) if isinstance(size, list) else str(size)
             mode_arg = f", mode={mode!r}" if "mode" in call else ""
-            what = (f"pool2d (pool_size {'an int' if isinstance(size, int) else 'a pair'}, mode={mode!r})" if hidden
-                    else f"pool2d(X of shape {(h, w)}, pool_size={shown}{mode_arg})")
+            what = quote(f"pool2d(X of shape {(h, w)}, pool_size={shown}{mode_arg})",
+                         f"pool2d (pool_size {'an int' if isinstance(size, int) else 'a pair'}, mode={mode!r})")
             if not isinstance(got, TensorValue):
                 raise Fail(f"{what} returned {describe(got)}, expected a tensor")
             if got.shape != want.shape:
@@ -288,7 +303,7 @@ def judge_pool(hidden: bool = False) -> Judge:
                             " the output has h // ph rows and w // pw columns")
                 else:
                     hint = "the output has h // ph rows and w // pw columns (stride = window size)"
-                shapes = shape_text(got.shape, want.shape, hidden)
+                shapes = shape_text(got.shape, want.shape)
                 raise Fail(f"{what} has {shapes}: {hint}")
             other = "max" if mode == "avg" else "avg"
             if np.allclose(got.array, _np_pool(X, ph, pw, other), rtol=1e-4, atol=1e-5) \
@@ -307,22 +322,25 @@ ASSIGNMENT = Assignment(
     title="Convolutions",
     graded_names=("conv2d_output_size", "corr2d", "pool2d"),
     checks=(
-        Check("conv2d_output_size: the worked examples", 2, CONV_TABLE_PROBE, judge_conv_sizes()),
-        Check("conv2d_output_size: returns an int", 1, CONV_TABLE_PROBE, judge_conv_int),
+        Check("conv2d_output_size: the worked examples", 2, CONV_TABLE_PROBE, judge_conv_sizes(), forbid=(FORMULA,)),
+        Check("conv2d_output_size: returns an int", 1, CONV_TABLE_PROBE, judge_conv_int, forbid=(FORMULA,)),
         Check("conv2d_output_size: agrees with nn.Conv2d (stride, padding, dilation)", 2, CONV_PUBLIC,
-              judge_conv_sizes()),
-        Check("conv2d_output_size: random settings", 1, CONV_HIDDEN, judge_conv_sizes(hidden=True)),
-        Check("corr2d: the book's example", 1, CORR_BOOK, judge_corr2d()),
+              judge_conv_sizes(), forbid=(FORMULA,)),
+        Check("conv2d_output_size: random settings", 1, CONV_HIDDEN, judge_conv_sizes(), forbid=(FORMULA,)),
+        Check("corr2d: the book's example", 1, CORR_BOOK, judge_corr2d(), forbid=(SLIDING_WINDOW,)),
         Check("corr2d: a non-square kernel on a non-square input", 2, CORR_RECT, judge_corr2d(),
-              error_hint="take kh, kw = K.shape and windows X[i:i + kh, j:j + kw]; the kernel need not be square"),
-        Check("corr2d: random inputs", 1, CORR_HIDDEN, judge_corr2d(hidden=True),
-              error_hint="the kernel need not be square"),
+              error_hint="take kh, kw = K.shape and windows X[i:i + kh, j:j + kw]; the kernel need not be square",
+              error_hint_when=NOT_SQUARE_ERROR, forbid=(SLIDING_WINDOW,)),
+        Check("corr2d: random inputs", 1, CORR_HIDDEN, judge_corr2d(),
+              error_hint="the kernel need not be square", error_hint_when=NOT_SQUARE_ERROR, forbid=(SLIDING_WINDOW,)),
         Check("pool2d: max pooling with an int window", 2, POOL_MAX, judge_pool(),
-              error_hint="pool_size may be an int: a square window"),
+              error_hint="pool_size may be an int: a square window", error_hint_when=INT_WINDOW_ERROR,
+              forbid=(SLIDING_WINDOW,)),
         Check("pool2d: an (h, w) window", 1, POOL_TUPLE, judge_pool(),
-              error_hint="pool_size may be a pair (ph, pw)"),
-        Check("pool2d: average pooling", 2, POOL_AVG, judge_pool()),
-        Check("pool2d: partial windows are dropped", 1, POOL_PARTIAL, judge_pool()),
-        Check("pool2d: random inputs, both modes", 1, POOL_HIDDEN, judge_pool(hidden=True)),
+              error_hint="pool_size may be a pair (ph, pw)", error_hint_when=PAIR_WINDOW_ERROR,
+              forbid=(SLIDING_WINDOW,)),
+        Check("pool2d: average pooling", 2, POOL_AVG, judge_pool(), forbid=(SLIDING_WINDOW,)),
+        Check("pool2d: partial windows are dropped", 1, POOL_PARTIAL, judge_pool(), forbid=(SLIDING_WINDOW,)),
+        Check("pool2d: random inputs, both modes", 1, POOL_HIDDEN, judge_pool(), forbid=(SLIDING_WINDOW,)),
     ),
 )
