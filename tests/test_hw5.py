@@ -18,6 +18,7 @@ from tests.helpers import (
     assert_full_marks,
     assert_loses_exactly,
     assert_stub_scores_zero,
+    by_name,
     grade,
     solution,
     stub,

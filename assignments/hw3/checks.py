@@ -14,7 +14,7 @@ import numpy as np
 
 from grader.checks import PASS, Assignment, Check, Fail, Judge, Probe, Verdict
 from grader.forbid import Forbid
-from grader.judge import assert_close, close_number, describe, finite, matches, number, quote, tensor, tolerance, value
+from grader.judge import assert_close, close_number, describe, finite, number, quote, tensor, tolerance, value
 from grader.probe import ProbeOutcome
 
 E2E_THRESHOLD = 0.85
