@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write the JSON report here (atomically); for a folder, the output folder")
     parser.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
     parser.add_argument("--assignment", metavar="NAME", help="assignment name when the notebook does not say (e.g. hw3)")
-    parser.add_argument("--device", choices=DEVICES, default="auto", help="where training checks run (default: auto = cuda if present)")
+    parser.add_argument("--device", choices=DEVICES, default="auto", help="where training checks run (default: auto = cuda, else mps, else cpu)")
     parser.add_argument("--timeout", type=float, metavar="S", help="per-cell time limit in seconds (default: the assignment's, usually 60)")
     parser.add_argument("--budget", type=float, metavar="S", help="time limit for running the whole notebook (default: the assignment's)")
     parser.add_argument("--fail-under", type=float, metavar="PERCENT", help="exit 1 when the score is below this percentage of the maximum")

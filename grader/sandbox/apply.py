@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-from grader.sandbox import landlock, network, privileges
 from grader.sandbox.cgroup import KernelCgroup
 from grader.sandbox.cgroup import enforced as cgroup_enforced
 from grader.sandbox.limits import apply_limits
@@ -29,6 +29,11 @@ class SandboxStatus:
 
 
 def apply(policy: SandboxPolicy, extra_read_write: Sequence[str] = ()) -> SandboxStatus:
+    if sys.platform != "linux":
+        return _apply_elsewhere(policy)
+    # Linux only (libc through ctypes, fcntl): imported here, so the grader imports this module anywhere
+    from grader.sandbox import landlock, network, privileges
+
     status = SandboxStatus()
     as_root = os.geteuid() == 0
 
@@ -115,6 +120,25 @@ def apply(policy: SandboxPolicy, extra_read_write: Sequence[str] = ()) -> Sandbo
     if status_fd is not None:
         os.write(status_fd, json.dumps(asdict(status)).encode())
         os.close(status_fd)
+    return status
+
+
+def _apply_elsewhere(policy: SandboxPolicy) -> SandboxStatus:
+    """macOS, Windows: the resource limits where the platform has them; every other protection is missing."""
+    status = SandboxStatus()
+    why = f"{sys.platform} has no Landlock, namespaces or cgroups: only Linux sandboxes the kernel"
+    for what in ("file system", "network", "process cleanup", "process count", "CPU share"):
+        status.missing[what] = why
+    try:
+        problems = apply_limits(policy.limits)
+        status.active["CPU time"] = f"RLIMIT_CPU {policy.limits.cpu_s} s"
+        status.active["file size"] = f"RLIMIT_FSIZE {(policy.limits.file_size or 0) >> 20} MB"
+        status.missing.update({problem.split(":")[0]: problem for problem in problems})
+    except ImportError:  # Windows: no setrlimit
+        status.missing["resource limits"] = f"{sys.platform} has no setrlimit: CPU time and file size are not limited"
+    if policy.status_path:
+        with open(policy.status_path, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(asdict(status)))
     return status
 
 

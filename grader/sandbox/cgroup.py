@@ -179,10 +179,11 @@ def enforced(dirs: list[str], fs: CgroupFS | None = None) -> dict[str, str]:
     return found
 
 
-def place(pids_max: int | None, memory_max: int | None, *, root: Path = ROOT,
+def place(pids_max: int | None, memory_max: int | None, *, root: Path | None = None,
           self_cgroup: str | None = None, fs: CgroupFS | None = None) -> Placement:
     """A new cgroup for one kernel with these limits, and why each protection it lacks is missing."""
     fs = fs or CgroupFS()
+    root = root or ROOT
     own = parse_self_cgroup(self_cgroup) if self_cgroup is not None else _own_paths()
     name = f"grader-{uuid.uuid4().hex[:12]}"
     if fs.exists(root / "cgroup.controllers"):

@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.sandbox import cgroup, landlock
+from grader.sandbox import cgroup
 from grader.sandbox.apply import read_status
 from grader.sandbox.limits import OUTPUT_LIMIT
 from grader.sandbox.policy import MEMORY_MAX, build_policy
@@ -100,7 +100,11 @@ def check() -> list[Protection]:
     active = status.active if status else {}
     missing = cgroup.combine_missing(active, status.missing if status else {"sandbox": "the exec wrapper did not run"},
                                      placement.missing)
-    abi = landlock.abi_version()
+    abi = 0
+    if sys.platform == "linux":  # landlock.py loads libc through ctypes: Linux only
+        from grader.sandbox import landlock
+
+        abi = landlock.abi_version()
 
     def how(key: str, fallback: str) -> str:
         return active.get(key) or missing.get(key) or fallback

@@ -40,7 +40,7 @@ class KernelSandbox:
 
     def kernel_argv(self) -> list[str] | None:
         """The kernelspec argv: the wrapper, then the usual ipykernel command (None: no sandbox)."""
-        if not self.enabled:
+        if not self.enabled or sys.platform == "win32":  # Windows' execv starts a new process: no wrapper
             return None
         return [sys.executable, "-m", "grader.sandbox.launch", "--policy", str(self.policy_path), "--",
                 sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
@@ -63,6 +63,9 @@ class KernelSandbox:
     def warnings(self) -> list[str]:
         if not self.enabled:
             return ["the sandbox was disabled (--no-sandbox): the notebook ran with the grader's own rights"]
+        if sys.platform == "win32":
+            return ["sandbox: none on Windows (no Landlock, namespaces, cgroups or resource limits): the notebook "
+                    "ran with your own rights; grade only notebooks you trust, or use Linux (WSL 2 works)"]
         status = read_status(str(self.status_path))
         if status is None:
             return ["sandbox: the kernel did not report its protections, so none can be assumed active"]
