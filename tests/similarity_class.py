@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import textwrap
 from pathlib import Path
@@ -43,6 +44,24 @@ def _solution_renamed(name: str) -> nbformat.NotebookNode:
     return nb
 
 
+def _textbook(name: str, renames: dict[str, str]) -> nbformat.NotebookNode:
+    """A learner who typed in the book's code (assignments/<name>/known/), in their own names."""
+    known = (ROOT / "assignments" / name / "known" / "d2l.py").read_text(encoding="utf-8")
+    tree = ast.parse(known)
+    defs = {n.name: ast.get_source_segment(known, n) or "" for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    nb = nbformat.read(ROOT / "solutions" / f"{name}.ipynb", as_version=4)
+    for cell in nb.cells:
+        marks = [m for m in cell_marks(cell) if m in defs] if cell.cell_type == "code" else []
+        if marks:
+            body = defs[marks[0]]
+            if "Accumulator(" in body:
+                body = defs["Accumulator"] + "\n\n\n" + body
+            for old, new in renames.items():
+                body = re.sub(rf"\b{old}\b", new, body)
+            cell.source = f"#| grade: {marks[0]}\n{body}\n"
+    return nb
+
+
 def write_class(folder: Path) -> dict[str, list[tuple[str, str]]]:
     """Returns, per assignment, the copied pairs (submission names relative to `folder`)."""
     copied: dict[str, list[tuple[str, str]]] = {}
@@ -57,4 +76,6 @@ def write_class(folder: Path) -> dict[str, list[tuple[str, str]]]:
             copied.setdefault(name, []).append((f"copier{n}_{name}.ipynb", f"student{i:02d}_{name}.ipynb"))
         nbformat.write(nbformat.read(ROOT / "solutions" / f"{name}.ipynb", as_version=4), folder / f"book_{name}.ipynb")
         nbformat.write(_solution_renamed(name), folder / f"book2_{name}.ipynb")
+        nbformat.write(_textbook(name, {}), folder / f"d2l1_{name}.ipynb")
+        nbformat.write(_textbook(name, {"X_exp": "ex", "metric": "acc", "Y": "out", "cmp": "hit"}), folder / f"d2l2_{name}.ipynb")
     return copied

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -90,6 +91,16 @@ def test_copied_pairs_are_flagged_and_no_independent_pair_is(corpus):
     false_positives = [m for m in result.flagged if frozenset((m.submission_a, m.submission_b)) not in expected]
     assert comparisons >= 190 and not false_positives
     print(f"false positives: {len(false_positives)} of {comparisons} independent pair-functions")
+
+
+def test_code_the_course_lists_as_known_is_no_evidence(corpus, tmp_path):
+    # Two learners typed in the book's code: flagged only if the course does not list the book.
+    folder, _ = corpus
+    course = tmp_path / "course"
+    shutil.copytree(ROOT / "assignments", course / "assignments", ignore=shutil.ignore_patterns("known"))
+    shutil.copytree(ROOT / "solutions", course / "solutions")
+    pairs = {frozenset((m.submission_a, m.submission_b)) for m in find_similar(folder, course_dir=course).flagged}
+    assert frozenset(("d2l1_hw3.ipynb", "d2l2_hw3.ipynb")) in pairs
 
 
 def test_the_textbook_answer_and_the_stub_are_no_evidence(tmp_path):
