@@ -24,9 +24,10 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
-from tests.helpers import solution, with_cells, write  # noqa: E402
 from similarity_class import HW3, RENAMES, _notebook, _textbook  # noqa: E402
 from similarity_corpus import disguise  # noqa: E402
+
+from tests.helpers import solution, with_cells, write  # noqa: E402
 from tests.test_hw3 import MISTAKES  # noqa: E402
 
 
