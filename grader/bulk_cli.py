@@ -15,6 +15,7 @@ from grader.bulk import BulkResult, collect_rows, grade_folder, local_runner, su
 from grader.export.github import append_step_summary
 from grader.grade import GradeOptions
 from grader.report import write_atomic
+from grader.sandbox_summary import SandboxSummary, summarize_sandbox
 
 EXIT_INTERRUPTED = 130
 
@@ -63,9 +64,11 @@ def run_bulk(root: Path, out_dir: Path, options: GradeOptions, jobs: int | None,
     rows, reports = collect_rows(items, out_dir)
     write_csv(rows, out_dir / "grades.csv")
     summary = summarize(reports)
-    markdown = summary_markdown(summary, rows)
+    sandbox = summarize_sandbox(reports)
+    markdown = _with_sandbox_section(summary_markdown(summary, rows), sandbox)
     write_atomic(out_dir / "summary.md", markdown)
     append_step_summary(markdown)
+    _print_sandbox(Console(highlight=False), sandbox)
     _print_summary(Console(highlight=False), summary, rows, result, out_dir)
     if result is None or result.interrupted:
         console.print("[yellow]interrupted: reports written so far are kept; run again to finish[/]")
@@ -91,3 +94,14 @@ def _print_summary(console: Console, summary, rows, result, out_dir: Path) -> No
     skipped = len(result.skipped) if result else 0
     console.print(f"{len(rows)} submissions: {graded} graded now, {skipped} already current, {len(bad)} could not be graded")
     console.print(f"wrote {out_dir / 'grades.csv'} and {out_dir / 'summary.md'}")
+
+
+def _with_sandbox_section(markdown: str, sandbox: SandboxSummary) -> str:
+    """The run's missing protections right under summary.md's title, once for all notebooks."""
+    title, _, rest = markdown.partition("\n\n")
+    return f"{title}\n\n{sandbox.markdown()}\n{rest}"
+
+
+def _print_sandbox(console: Console, sandbox: SandboxSummary) -> None:
+    for line in sandbox.lines():  # literal text: a submission's file name is not markup
+        console.print(line, markup=False, soft_wrap=True, style="yellow" if sandbox.usual or sandbox.differing else "dim")

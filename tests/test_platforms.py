@@ -201,3 +201,74 @@ def test_the_report_names_the_device_used(monkeypatch):
     stub = ROOT / "assignments" / "hw1" / "hw1.ipynb"  # no training: nothing runs on the device
     report = grade.grade_notebook(stub, grade.GradeOptions(device="auto"))
     assert report.status == "graded" and report.device == "mps"
+
+
+# ---- bulk: the run's missing protections, once ---------------------------------------------------
+
+def _report(name: str, warnings: list[str], status: str = "graded") -> GradeReport:
+    return GradeReport(assignment="hw3", score=18, max_score=18, status=status, submission={"path": name},
+                       grader_version="test", warnings=warnings)
+
+
+NO_CGROUP = "sandbox: no process cleanup protection on this machine (no writable cgroup: a child that calls setsid() could outlive grading)"
+NO_CPU = "sandbox: no CPU share protection on this machine (no cpu cgroup: a fork bomb can starve the machine)"
+NO_FS = "sandbox: no file system protection on this machine (Landlock unavailable: [Errno 38] Function not implemented)"
+
+
+def test_bulk_sandbox_summary_says_the_run_wide_set_once_and_names_notebooks_that_differ():
+    from grader.sandbox_summary import summarize_sandbox
+
+    reports = {f"s{i}/hw3.ipynb": _report(f"s{i}", [NO_CGROUP, NO_CPU, "cell 3 printed a lot"]) for i in range(4)}
+    reports["odd/hw3.ipynb"] = _report("odd", [NO_CGROUP, NO_FS])
+    reports["broken/hw3.ipynb"] = _report("broken", [], status="error")  # ran no kernel: nothing to compare
+    summary = summarize_sandbox(reports)
+    assert list(summary.usual) == ["CPU share", "process cleanup"]
+    assert "setsid()" in summary.usual["process cleanup"]
+    assert list(summary.differing) == ["odd/hw3.ipynb"]
+    assert summary.differing["odd/hw3.ipynb"] == [
+        "also missing file system (Landlock unavailable: [Errno 38] Function not implemented)", "had CPU share"]
+    text = "\n".join(summary.lines())
+    assert text.count("process cleanup") == 1 and "cell 3 printed" not in text
+    markdown = summary.markdown()
+    assert markdown.startswith("## Sandbox") and "- **CPU share**:" in markdown and "`odd/hw3.ipynb`" in markdown
+
+
+def test_bulk_sandbox_summary_when_everything_held():
+    from grader.sandbox_summary import summarize_sandbox
+
+    summary = summarize_sandbox({"a.ipynb": _report("a", []), "b.ipynb": _report("b", ["cell 1 is slow"])})
+    assert not summary.usual and not summary.differing
+    assert summary.lines() == ["sandbox: every protection was active for every notebook"]
+
+
+def test_bulk_console_and_summary_md_put_the_sandbox_section_at_the_top(tmp_path, monkeypatch, capsys):
+    """run_bulk with grading replaced by reports already on disk: the summary is what is tested."""
+    from grader import bulk_cli
+    from grader.bulk import BulkResult, find_submissions
+    from grader.grade import GradeOptions
+    from grader.report import write_atomic
+
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    warnings = {"ann": [NO_CGROUP], "bea": [NO_CGROUP], "[bold]cid": [NO_CGROUP, NO_FS]}
+    for name in warnings:
+        (subs / name).mkdir(parents=True)
+        (subs / name / "hw3.ipynb").write_text("{}")
+    items = find_submissions(subs, out)
+    for item in items:
+        item.report_path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(item.report_path, _report(str(item.relative), warnings[item.relative.parts[0]]).model_dump_json())
+
+    async def graded(*args, **kwargs):
+        return BulkResult(items=items, graded=items)
+
+    monkeypatch.setattr(bulk_cli, "grade_folder", graded)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    assert bulk_cli.run_bulk(subs, out, GradeOptions(), jobs=1, force=False, fail_under=None) == 0
+    console = capsys.readouterr().out
+    assert console.index("sandbox: missing for this whole run") < console.index("checks across submissions")
+    assert console.count("process cleanup") == 1
+    assert "[bold]cid/hw3.ipynb: also missing file system" in console  # literal, not markup
+    summary = (out / "summary.md").read_text()
+    assert summary.startswith("# Grading summary\n\n## Sandbox")
+    assert summary.index("## Sandbox") < summary.index("| assignment | check |")
+    assert summary.count("process cleanup") == 1
