@@ -18,6 +18,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+from filelock import FileLock
 from cdp import Browser, Page, find_chromium
 from similarity_class import HW3, RENAMES, ROOT, _notebook
 from similarity_corpus import disguise
@@ -27,15 +28,23 @@ from grader.course import Course
 from grader.report import read_report
 
 
+def _shared(tmp_path_factory) -> Path:
+    """A folder all xdist workers of this run share (the parent of each worker's base temp)."""
+    return tmp_path_factory.getbasetemp().parent
+
+
 @pytest.fixture(scope="session")
-def chromium() -> str:
+def chromium(tmp_path_factory) -> str:
     found = find_chromium()
     if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=600)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],
-                       env=env, capture_output=True, timeout=900)
-        found = find_chromium()
+        with FileLock(_shared(tmp_path_factory) / "chromium.lock"):  # one apt-get at a time
+            found = find_chromium()
+            if found is None:
+                env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+                subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=600)
+                subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],
+                               env=env, capture_output=True, timeout=900)
+                found = find_chromium()
     if found is None:
         pytest.skip("no chromium: install Debian's `chromium` package (apt-get install chromium) to run browser tests")
     return found
@@ -57,9 +66,20 @@ def _mistake(nb: nbformat.NotebookNode, name: str, body: str) -> nbformat.Notebo
 
 @pytest.fixture(scope="session")
 def graded_class(tmp_path_factory) -> Path:
+    """Graded once per run, whichever xdist worker gets there first; the others read its output."""
+    base = _shared(tmp_path_factory) / "classview-graded"
+    with FileLock(_shared(tmp_path_factory) / "classview-graded.lock"):
+        if not (base / "done").is_file():
+            shutil.rmtree(base, ignore_errors=True)
+            out = _grade_class(base)
+            (base / "done").write_text(str(out))
+    return base / "out"
+
+
+def _grade_class(base: Path) -> Path:
     """Solutions, typical mistakes, a stub, broken notebooks and a disguised copied pair, graded."""
-    folder = tmp_path_factory.mktemp("graded") / "class"
-    folder.mkdir()
+    folder = base / "class"
+    folder.mkdir(parents=True)
     solution = ROOT / "solutions" / "hw3.ipynb"
     shutil.copy(solution, folder / "ada_hw3.ipynb")
     shutil.copy(ROOT / "assignments" / "hw3" / "hw3.ipynb", folder / "stub_hw3.ipynb")
@@ -75,7 +95,7 @@ def graded_class(tmp_path_factory) -> Path:
     copy = {f: disguise(impls[2], RENAMES["hw3"][0]) for f, impls in HW3.items()}
     nbformat.write(_notebook("hw3", copy, reorder=True), folder / "gil_hw3.ipynb")
     nbformat.write(_notebook("hw3", {f: impls[4] for f, impls in HW3.items()}), folder / "hal_hw3.ipynb")
-    out = folder.parent / "out"
+    out = base / "out"
     assert main([str(folder), "-o", str(out), "--similarity", "--jobs", "2"]) in (0, 1)
     return out
 
