@@ -18,8 +18,8 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
-from filelock import FileLock
 from cdp import Browser, Page, find_chromium
+from filelock import FileLock
 from similarity_class import HW3, RENAMES, ROOT, _notebook
 from similarity_corpus import disguise
 
