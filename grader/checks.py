@@ -6,7 +6,13 @@ function that builds its inputs from a random generator. The same probe runs aga
 reference solution to produce the expected outcome.
 
 A `Check` turns one probe outcome into points: its `judge(student, expected)` returns a
-`Verdict` (or raises `Fail`). Several checks can share one probe: the probe runs once.
+`Verdict` (or raises `Fail`); `expected` is always the reference solution's outcome for the same
+inputs. A probe judged on its own terms (`reference=False`, e.g. a trained model measured on
+held-out data) has no expected outcome: its checks take `facts_judge(student, facts)`, with the
+facts measured by `Assignment.prepare`. Several checks can share one probe: the probe runs once.
+
+Authors import all of this, and the judge helpers, from `grader.authoring`
+(docs/writing-an-assignment.md walks through a whole assignment).
 
 Public probes use fixed inputs and expected outcomes stored beside the stub, so they work
 without `solutions/`. Hidden probes draw inputs seeded from the submission's hash and need the
@@ -17,7 +23,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -60,8 +66,9 @@ class Probe:
     timeout_s: float = 10.0
     helpers: tuple[Callable[..., Any], ...] = ()  # functions the probe calls, shipped with it
     # False: judged on its own terms (e.g. a trained model measured on held-out data), so no
-    # reference outcome is computed or stored; its judges get `ProbeOutcome("ok", facts)` as
-    # `expected`, with the facts of `Assignment.prepare`.
+    # reference outcome is computed or stored; its checks take a `facts_judge`, which receives the
+    # facts of `Assignment.prepare` (a plain `judge` still works: it gets them as
+    # `ProbeOutcome("ok", facts)`, the contract before facts were explicit).
     reference: bool = True
 
     def seed(self, submission_seed: int) -> int:
@@ -73,7 +80,11 @@ class Probe:
         return self.inputs(np.random.default_rng(self.seed(submission_seed)))
 
 
+Facts = Mapping[str, Any]
+# judge(student, expected): `expected` is never None; the scorer reports a missing one itself.
 Judge = Callable[[ProbeOutcome, ProbeOutcome], Verdict | None]
+# facts_judge(student, facts), for a probe with reference=False.
+FactsJudge = Callable[[ProbeOutcome, Facts], Verdict | None]
 
 # Whether the check being judged is hidden. Set only by `Check.decide`, for the duration of one
 # judge call, so the judge helpers (grader/judge.py) redact what a hidden check must not quote
@@ -101,7 +112,7 @@ class Check:
     name: str
     points: float
     probe: Probe
-    judge: Judge
+    judge: Judge | None = None
     # Shown after the generic message when the student's code raised, e.g. a likely cause.
     error_hint: str = ""
 
@@ -112,14 +123,30 @@ class Check:
     # What the functions under test must not use (e.g. F.conv2d in a hand-written corr2d): found
     # in the notebook's source by grader/forbid.py; a use costs this check's points.
     forbid: tuple[Forbid, ...] = ()
+    # Instead of `judge`, for a probe with reference=False: gets the facts of `Assignment.prepare`.
+    facts_judge: FactsJudge | None = None
+
+    def __post_init__(self) -> None:
+        if (self.judge is None) == (self.facts_judge is None):
+            raise ValueError(f"check {self.name!r}: give exactly one of judge= and facts_judge=")
+        if self.facts_judge is not None and self.probe.reference:
+            raise ValueError(
+                f"check {self.name!r}: facts_judge= is for probes with reference=False; probe"
+                f" {self.probe.name!r} has a reference outcome, so judge it with judge=(student, expected)"
+            )
 
     @property
     def hidden(self) -> bool:
         return self.probe.hidden
 
     def decide(self, student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
-        """Run the judge with the check's visibility in effect: redaction is not the judge's job."""
+        """Run the judge with the check's visibility in effect: redaction is not the judge's job.
+
+        For a reference-free probe, `expected` carries the facts of `Assignment.prepare`."""
         with judging(self.hidden):
+            if self.facts_judge is not None:
+                return self.facts_judge(student, dict(expected.values)) or PASS
+            assert self.judge is not None  # __post_init__
             return self.judge(student, expected) or PASS
 
     def hint_for_error(self, error_type: str, message: str) -> str:

@@ -1,0 +1,67 @@
+"""Everything an assignment's `checks.py` needs, in one import.
+
+    from grader.authoring import Assignment, Check, Probe, Fail, PASS, same_tensor, ...
+
+The names live in smaller modules (the checks vocabulary, the judge helpers, the probe channel's
+value types, the statistics for random outputs); this module only gathers them, so an author does
+not have to know the layout and the layout can change without breaking assignments.
+docs/writing-an-assignment.md shows each of them in use.
+"""
+
+from __future__ import annotations
+
+from grader.checks import (
+    PASS,
+    Assignment,
+    Check,
+    Facts,
+    FactsJudge,
+    Fail,
+    GradingContext,
+    Judge,
+    Prepared,
+    Probe,
+    Verdict,
+)
+from grader.judge import (
+    TOLERANCES,
+    assert_close,
+    describe,
+    number,
+    same_tensor,
+    same_value,
+    tensor,
+    tolerance,
+    value,
+)
+from grader.probe import ObjectValue, ProbeOutcome, TensorValue
+from grader.randomness import assert_fraction, assert_unbiased, fraction_interval
+
+__all__ = [
+    "PASS",
+    "TOLERANCES",
+    "Assignment",
+    "Check",
+    "Facts",
+    "FactsJudge",
+    "Fail",
+    "GradingContext",
+    "Judge",
+    "ObjectValue",
+    "Prepared",
+    "Probe",
+    "ProbeOutcome",
+    "TensorValue",
+    "Verdict",
+    "assert_close",
+    "assert_fraction",
+    "assert_unbiased",
+    "describe",
+    "fraction_interval",
+    "number",
+    "same_tensor",
+    "same_value",
+    "tensor",
+    "tolerance",
+    "value",
+]
