@@ -22,7 +22,10 @@ from grader.checks import (
     Prepared,
     Probe,
     Verdict,
+    judging,
+    judging_hidden,
 )
+from grader.forbid import Forbid
 from grader.judge import (
     TOLERANCES,
     assert_close,
@@ -45,6 +48,7 @@ __all__ = [
     "Facts",
     "FactsJudge",
     "Fail",
+    "Forbid",
     "GradingContext",
     "Judge",
     "ObjectValue",
@@ -58,6 +62,8 @@ __all__ = [
     "assert_unbiased",
     "describe",
     "fraction_interval",
+    "judging",
+    "judging_hidden",
     "number",
     "same_tensor",
     "same_value",

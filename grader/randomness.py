@@ -17,7 +17,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from grader.checks import Fail
+from grader.checks import Fail, judging_hidden
 
 FALSE_ALARM = 1e-9
 
@@ -38,24 +38,24 @@ def fraction_interval(count: int, total: int, false_alarm: float = FALSE_ALARM) 
 
 
 def assert_fraction(
-    count: int, total: int, p: float, what: str, hint: str = "", hidden: bool = False, false_alarm: float = FALSE_ALARM,
+    count: int, total: int, p: float, what: str, hint: str = "", false_alarm: float = FALSE_ALARM,
 ) -> None:
     """Fail unless `count` out of `total` independent trials is consistent with probability `p`.
 
     E.g. `assert_fraction(int((out == 0).sum()), out.size, p, "the share of zeroed outputs")`.
-    With `hidden`, the message quotes no number (p may be a hidden input).
+    For a hidden check, the message quotes no number (p may be a hidden input).
     """
     low, high = fraction_interval(count, total, false_alarm)
     if not low <= p <= high:
         suffix = f": {hint}" if hint else ""
-        if hidden:
+        if judging_hidden():
             raise Fail(f"{what} is {'too high' if count / total > p else 'too low'} on a hidden input{suffix}")
         raise Fail(f"{what} is {count / total:.3f}, expected about {p:g}{suffix}")
 
 
 def assert_unbiased(
-    draws: np.ndarray, target: np.ndarray, what: str, hint: str = "", hidden: bool = False,
-    false_alarm: float = FALSE_ALARM, atol: float = 1e-6,
+    draws: np.ndarray, target: np.ndarray, what: str, hint: str = "", false_alarm: float = FALSE_ALARM,
+    atol: float = 1e-6,
 ) -> None:
     """Fail unless independent `draws` (shape (k, ...)) of a random output average out to `target` (shape (...)).
 
@@ -75,7 +75,7 @@ def assert_unbiased(
     bound = _z(false_alarm) * float(errors.std(ddof=1)) / math.sqrt(k) + atol * max(1.0, float(np.abs(target).mean()))
     got, want = float(draws.mean()), float(target.mean())
     if abs(float(errors.mean())) > bound:
-        if hidden:
+        if judging_hidden():
             raise Fail(f"{what} does not average out to the expected values on a hidden input{suffix}")
         ratio = f" ({got / want:.3f} times the expected average)" if abs(want) > 1e-12 else ""
         raise Fail(f"{what} averages {got:.4g} over {k} calls, expected {want:.4g}{ratio}{suffix}")

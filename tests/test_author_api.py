@@ -9,7 +9,7 @@ import pytest
 
 import grader.authoring as authoring
 from grader.author.selfcontained import self_containment_problems, undefined_names
-from grader.checks import PASS, Check, Fail, Probe, Verdict
+from grader.checks import PASS, Check, Fail, Probe, Verdict, judging
 from grader.probe import ProbeOutcome
 from grader.randomness import assert_fraction, assert_unbiased, fraction_interval
 
@@ -38,7 +38,7 @@ def probe_self_contained(ns, X, **_):
 def test_one_import_holds_what_checks_py_needs():
     for name in ("Assignment", "Check", "Probe", "Fail", "PASS", "Verdict", "ProbeOutcome", "same_tensor",
                  "same_value", "assert_close", "tensor", "number", "value", "Prepared", "GradingContext",
-                 "Facts", "assert_fraction", "assert_unbiased"):
+                 "Facts", "assert_fraction", "assert_unbiased", "Forbid", "judging"):
         assert hasattr(authoring, name), name
     assert set(authoring.__all__) <= set(dir(authoring))
 
@@ -78,10 +78,10 @@ def test_facts_reach_a_facts_judge_as_a_mapping_and_judges_never_get_none():
         return Verdict(0.5, "half")
 
     check = Check("c", 2, _probe(reference=False), facts_judge=facts_judge)
-    verdict = check.evaluate(ProbeOutcome("ok", {"out": 1}), ProbeOutcome("ok", {"threshold": 0.9}))
+    verdict = check.decide(ProbeOutcome("ok", {"out": 1}), ProbeOutcome("ok", {"threshold": 0.9}))
     assert verdict == Verdict(0.5, "half") and seen == {"threshold": 0.9}
     plain = Check("d", 1, _probe(), lambda student, expected: None)  # returning None means full points
-    assert plain.evaluate(ProbeOutcome("ok", {}), ProbeOutcome("ok", {})) == PASS
+    assert plain.decide(ProbeOutcome("ok", {}), ProbeOutcome("ok", {})) == PASS
 
 
 def test_a_check_needs_exactly_one_judge_of_the_right_kind():
@@ -121,11 +121,11 @@ def test_typical_dropout_mistakes_fail_the_statistical_checks():
 
 
 def test_hidden_statistical_failures_quote_no_number():
-    with pytest.raises(Fail) as fraction:
-        assert_fraction(700, 1000, 0.3, "the share", hidden=True)
+    with judging(hidden=True), pytest.raises(Fail) as fraction:
+        assert_fraction(700, 1000, 0.3, "the share")
     X = np.ones((5, 5))
-    with pytest.raises(Fail) as mean:
-        assert_unbiased(np.stack([X * 0.5] * 10 + [X * 0.6] * 10), X, "the result", hidden=True)
+    with judging(hidden=True), pytest.raises(Fail) as mean:
+        assert_unbiased(np.stack([X * 0.5] * 10 + [X * 0.6] * 10), X, "the result")
     for fail in (fraction.value, mean.value):
         assert "hidden input" in fail.message and not re.search(r"\d", fail.message), fail.message
 

@@ -9,6 +9,7 @@ from grader.authoring import (
     Check,
     Facts,
     Fail,
+    Forbid,
     GradingContext,
     Prepared,
     Probe,
@@ -23,6 +24,7 @@ from grader.authoring import (
 )
 
 THRESHOLD = 0.85  # the solution reaches 0.93-0.96 held-out accuracy over 20 seeds (see the guide)
+FROM_SCRATCH = (Forbid(("*dropout*", "*Dropout*"), "the exercise is to write dropout yourself, with torch.rand"),)
 SCALE_HINT = "keep X / (1 - dropout) where the mask keeps an element, so each element keeps its average"
 
 
@@ -84,29 +86,22 @@ TRAIN = Probe("train", probe_train, ("dropout_layer",), lambda rng: {"dropout": 
 
 # ---------------------------------------------------------------- judges (run in the grader)
 
-def judge_rate(hidden: bool = False):
-    def judge(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict | None:
-        X, p = tensor(expected, "X", "X").array, value(expected, "p")  # from the reference: trusted
-        draws = tensor(student, "draws", "dropout_layer's result")
-        if draws.shape[1:] != X.shape:
-            raise Fail("dropout_layer should return a tensor shaped like X" + ("" if hidden else f" {X.shape}"))
-        zeros = int((draws.array == 0).sum())
-        assert_fraction(zeros, draws.array.size, p, "the share of dropped elements", hidden=hidden,
-                        hint="drop each element with probability dropout: keep it where torch.rand(X.shape) > dropout")
-        return None
-
-    return judge
+def judge_rate(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict | None:
+    X, p = tensor(expected, "X", "X").array, value(expected, "p")  # from the reference: trusted
+    draws = tensor(student, "draws", "dropout_layer's result").array
+    if draws.shape[1:] != X.shape:
+        raise Fail("dropout_layer should return a tensor shaped like X")
+    assert_fraction(int((draws == 0).sum()), draws.size, p, "the share of dropped elements",
+                    hint="drop each element with probability dropout: keep it where torch.rand(X.shape) > dropout")
+    return None
 
 
-def judge_scaled(hidden: bool = False):
-    def judge(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict | None:
-        X, p = tensor(expected, "X", "X").array, value(expected, "p")
-        draws = tensor(student, "draws", "dropout_layer's result").array
-        want = np.where(draws != 0, X / (1 - p), 0)  # what each draw should be, given which elements it dropped
-        assert_close(draws, want, "dropout_layer's result", 1e-5, 1e-6, SCALE_HINT, hidden=hidden)
-        return None
-
-    return judge
+def judge_scaled(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict | None:
+    X, p = tensor(expected, "X", "X").array, value(expected, "p")
+    draws = tensor(student, "draws", "dropout_layer's result").array
+    want = np.where(draws != 0, X / (1 - p), 0)  # what each draw should be, given which elements it dropped
+    assert_close(draws, want, "dropout_layer's result", 1e-5, 1e-6, SCALE_HINT)
+    return None
 
 
 def judge_new_mask(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict | None:
@@ -141,14 +136,15 @@ ASSIGNMENT = Assignment(
     checks=(
         Check("dropout 0 keeps X as it is", 1, KEEP_ALL, same_tensor("draws", "dropout_layer(X, 0)")),
         Check("dropout 1 drops everything (no NaN)", 1, DROP_ALL, same_tensor(
-            "draws", "dropout_layer(X, 1)", hint="1 / (1 - 1) divides by zero: return torch.zeros_like(X)")),
-        Check("drops a share p of the elements", 2, HALF, judge_rate()),
-        Check("scales the kept elements by 1/(1-p)", 2, HALF, judge_scaled()),
+            "draws", "dropout_layer(X, 1)", nonfinite_hint="1 / (1 - 1) divides by zero: return torch.zeros_like(X)")),
+        Check("drops a share p of the elements", 2, HALF, judge_rate, forbid=FROM_SCRATCH),
+        Check("scales the kept elements by 1/(1-p)", 2, HALF, judge_scaled, forbid=FROM_SCRATCH),
         Check("a new mask on every call", 1, HALF, judge_new_mask),
         Check("leaves X unchanged", 1, HALF, judge_keeps_X),
-        Check("random shapes and rates: share dropped", 1, HIDDEN, judge_rate(hidden=True)),
-        Check("random shapes and rates: scaling", 1, HIDDEN, judge_scaled(hidden=True)),
+        Check("random shapes and rates: share dropped", 1, HIDDEN, judge_rate, forbid=FROM_SCRATCH),
+        Check("random shapes and rates: scaling", 1, HIDDEN, judge_scaled, forbid=FROM_SCRATCH),
         Check(f"trains a network to {THRESHOLD} held-out accuracy", 2, TRAIN, facts_judge=judge_training,
-              error_hint="changing a tensor in place (H *= ..., H[mask] = 0) breaks backward(): return a new tensor"),
+              error_hint="changing a tensor in place (H *= ..., H[mask] = 0) breaks backward(): return a new tensor",
+              error_hint_when="inplace operation"),
     ),
 )
