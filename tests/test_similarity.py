@@ -147,3 +147,26 @@ def test_broken_notebooks_are_listed_not_compared(tmp_path):
     nbformat.write(nb, tmp_path / "b_hw3.ipynb")
     result = find_similar(tmp_path)
     assert "a_hw3.ipynb" in result.skipped and result.compared == {"hw3": 1}
+
+
+def test_hostile_notebooks_are_skipped_or_compared_without_crashing(tmp_path):
+    stub = nbformat.read(ROOT / "assignments" / "hw3" / "hw3.ipynb", as_version=4)
+    nb = nbformat.from_dict(stub)
+    nb.cells[3].source = "#| grade: softmax\ndef softmax(X):\n    return X\x00"  # a NUL byte: not Python
+    nbformat.write(nb, tmp_path / "nul_hw3.ipynb")
+    raw = nbformat.writes(stub).replace('"source": "#| grade: softmax', '"source_": "x', 1)
+    (tmp_path / "nosource_hw3.ipynb").write_text(raw)  # a cell without source: off-spec JSON
+    import json
+
+    data = json.loads(nbformat.writes(stub))
+    data["cells"][3]["source"] = 12345  # a number where the code should be
+    (tmp_path / "number_hw3.ipynb").write_text(json.dumps(data))
+    deep = nbformat.from_dict(stub)
+    deep.cells[3].source = "#| grade: softmax\ndef softmax(X):\n    return " + "[" * 3000 + "]" * 3000
+    nbformat.write(deep, tmp_path / "deep_hw3.ipynb")
+    (tmp_path / "latin1_hw3.ipynb").write_bytes(b"\xff\xfe not utf-8")
+    result = find_similar(tmp_path)
+    assert result.flagged == []
+    assert "latin1_hw3.ipynb" in result.skipped
+    assert "number_hw3.ipynb" in result.skipped and "could not be read" in result.skipped["number_hw3.ipynb"]
+    assert result.compared == {"hw3": 3}  # the NUL, deep and source-less notebooks: compared as far as they go

@@ -6,7 +6,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.course import Course
-from grader.notebook import SETUP, SubmissionError, cell_marks, identify_assignment, load_notebook, locate_graded_cells
+from grader.notebook import (
+    SETUP,
+    LoadedNotebook,
+    SubmissionError,
+    cell_marks,
+    identify_assignment,
+    load_notebook,
+    locate_graded_cells,
+)
 from grader.similarity.fingerprint import kgram_hashes
 from grader.similarity.normalize import FunctionCode, graded_function, module_tokens
 
@@ -87,9 +95,21 @@ def collect(root: Path, course: Course, k: int, out_dir: Path | None = None,
                 continue
             result.assignments[name] = found
         entry = result.assignments[name]
-        cells = dict(loaded.code_cells)
-        for function, index in locate_graded_cells(loaded, entry.functions).items():
-            code = graded_function(cells[index].source, function)
-            if code is not None:
-                entry.code.setdefault(function, {})[submission] = code
+        try:
+            found = _functions(loaded, entry.functions)
+        except Exception as exc:  # a notebook's JSON is hostile input: one bad file must not stop the class
+            result.skipped[submission] = f"its code could not be read ({type(exc).__name__})"
+            continue
+        for function, code in found.items():
+            entry.code.setdefault(function, {})[submission] = code
     return result
+
+
+def _functions(loaded: LoadedNotebook, names: list[str]) -> dict[str, FunctionCode]:
+    cells = dict(loaded.code_cells)
+    found = {}
+    for function, index in locate_graded_cells(loaded, names).items():
+        code = graded_function(cells[index].source, function)
+        if code is not None:
+            found[function] = code
+    return found

@@ -205,9 +205,11 @@ def tokens_of(function: ast.AST) -> tuple[Token, ...]:
 
 def graded_function(cell_source: str, name: str) -> FunctionCode | None:
     """The function `name` of a graded cell (the whole cell when it defines no such function)."""
+    if not isinstance(cell_source, str):  # the notebook is hostile input: its JSON may say anything
+        return None
     try:
         return _graded_function(cell_source, name)
-    except RecursionError:  # absurdly nested code: nothing sensible to compare
+    except (RecursionError, MemoryError):  # absurdly nested or huge code: nothing sensible to compare
         return None
 
 
@@ -231,11 +233,13 @@ def _graded_function(cell_source: str, name: str) -> FunctionCode | None:
 
 def module_tokens(source: str) -> tuple[Token, ...]:
     """Every statement of some given code, normalised the same way (for discounting it)."""
+    if not isinstance(source, str):
+        return ()
     try:
         tree = ast.parse(_strip_magics(source))
         out: list[Token] = []
         for node in tree.body:
             out.extend(tokens_of(canonical_tree(node)))
-    except (SyntaxError, ValueError, RecursionError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return ()
     return tuple(out)
