@@ -96,11 +96,11 @@ def collect(root: Path, course: Course, k: int, out_dir: Path | None = None,
             result.assignments[name] = found
         entry = result.assignments[name]
         try:
-            found = _functions(loaded, entry.functions)
+            functions = _functions(loaded, entry.functions)
         except Exception as exc:  # a notebook's JSON is hostile input: one bad file must not stop the class
             result.skipped[submission] = f"its code could not be read ({type(exc).__name__})"
             continue
-        for function, code in found.items():
+        for function, code in functions.items():
             entry.code.setdefault(function, {})[submission] = code
     return result
 
