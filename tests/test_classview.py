@@ -201,6 +201,23 @@ def test_feedback_page_speaks_the_terminal_tables_vocabulary(tmp_path):
     assert "[1 points from hidden checks are graded by your instructor]" in page
 
 
+def test_feedback_page_rows_read_as_the_terminal_tables_rows(tmp_path):
+    from rich.console import Console
+
+    from grader.render import render_report
+
+    report = _class()["dee/hw3.ipynb"]
+    console = Console(record=True, width=400, highlight=False)
+    render_report(report, console)
+    text = console.export_text()
+    terminal = [[cell.strip() for cell in line.split("│")[1:-1]] for line in text.splitlines() if line.startswith("│")]
+    write_feedback(report, tmp_path / "f.html")
+    page = (tmp_path / "f.html").read_text(encoding="utf-8")
+    assert terminal and _table_rows(page, "feedback")[1:] == terminal
+    summary = [line for line in text.splitlines() if line.startswith("Score:")][0]
+    assert summary in html.unescape(re.sub(r"<[^>]+>|\s+", " ", page)).replace("  ", " ")
+
+
 def test_feedback_for_an_ungradable_notebook_says_why(tmp_path):
     write_feedback(_broken("gus.ipynb", "gus.ipynb is empty"), tmp_path / "g.html")
     page = (tmp_path / "g.html").read_text(encoding="utf-8")

@@ -17,11 +17,12 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from grader import __version__
 from grader.classview.charts import histogram_svg, pass_rate_svg
 from grader.classview.model import ClassView, Student
+from grader.render import SYMBOL
 from grader.report import GradeReport
 from grader.similarity.run import SimilarityResult
 
-# The terminal table's symbols (grader/render.py), so a student reads the same words and marks.
-SYMBOLS = {"passed": "✓", "failed": "✗", "error": "!", "timeout": "⏱", "skipped": "–"}
+# The terminal table's marks, so a student reads the same words and symbols on the page.
+SYMBOLS = SYMBOL
 
 
 def _points(value: float) -> str:
