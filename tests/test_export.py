@@ -9,13 +9,13 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from grader.cli import build_parser, main
-from grader.export.github import classroom_output_line, to_classroom, to_step_summary
+from grader.export.github import append_step_summary, classroom_output_line, to_classroom, to_step_summary
 from grader.export.gradescope import HIDDEN_VISIBILITIES, to_gradescope
 from grader.export.junit import to_junit
 from grader.export.prairielearn import MAX_BYTES, to_prairielearn
 from grader.export.write import ExportTargets, write_exports
 from grader.report import CheckResult, GradeReport, Submission
-from tests.helpers import stub, write
+from tests.helpers import ROOT, stub, write
 
 
 def sample_report(**changes) -> GradeReport:
@@ -102,8 +102,10 @@ def test_prairielearn_score_fraction_and_ungradable():
 
 def test_github_summary_escapes_tables_and_classroom_payload_decodes():
     summary = to_step_summary(sample_report())
-    assert "softmax \\| rows" in summary and "3 / 7" in summary
+    assert "softmax \\| rows" in summary and "### hw3: 3 / 7, 1 points pending" in summary
     assert "1 points come from hidden checks" in summary
+    assert "### hw3: 2 / 5 (40%)" in to_step_summary(
+        sample_report(tests=[t for t in sample_report().tests if t.status != "skipped"], score=2, max_score=5))
     line = classroom_output_line(sample_report(), "hw3.ipynb")
     payload = json.loads(base64.b64decode(line.removeprefix("result=").strip()))
     assert payload["version"] == 1 and payload["status"] == "fail" and payload["max_score"] == 7
@@ -156,3 +158,13 @@ def test_cli_writes_every_export(tmp_path, monkeypatch):
     assert gradescope["score"] == 0 and "hidden" in {t["visibility"] for t in gradescope["tests"]}
     assert json.loads((tmp_path / "pl.json").read_text())["gradable"] is True
     assert "hw3: 0 / 18" in summary.read_text()
+
+
+def test_the_step_summary_is_written_in_one_place_only_when_in_actions(tmp_path):
+    assert append_step_summary("### a\n", {}) is False
+    summary = tmp_path / "summary.md"
+    env = {"GITHUB_STEP_SUMMARY": str(summary)}
+    assert append_step_summary("### a\n", env) and append_step_summary("### b\n", env)
+    assert summary.read_text() == "### a\n### b\n"  # appended: other steps' summaries stay
+    writers = [p for p in (ROOT / "grader").rglob("*.py") if "GITHUB_STEP_SUMMARY" in p.read_text()]
+    assert writers == [ROOT / "grader" / "export" / "github.py"]

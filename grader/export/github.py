@@ -47,14 +47,15 @@ def _cell(text: str) -> str:
 
 
 def to_step_summary(report: GradeReport) -> str:
-    title = (f"### {report.assignment or 'submission'}: {points(report.score)} / {points(report.max_score)}"
-             f" ({report.percent:g}%)")
+    skipped = skipped_checks(report)
+    pending = sum(t.max_score for t in skipped)
+    title = f"### {report.assignment or 'submission'}: {points(report.score)} / {points(report.max_score)}"
+    title += f", {points(pending)} points pending" if skipped else f" ({report.percent:g}%)"
     lines = [title, ""]
     for error in report.errors:
         lines.append(f"> **could not grade:** {_cell(error)}")
-    skipped = skipped_checks(report)
     if skipped:
-        lines.append(f"> {points(sum(t.max_score for t in skipped))} points come from hidden checks, "
+        lines.append(f"> {points(pending)} points come from hidden checks, "
                      "graded when your instructor grades (they need the solutions).")
     if report.tests:
         lines += ["", "| | check | points | why points were lost |", "|---|---|---:|---|"]
