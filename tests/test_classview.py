@@ -94,9 +94,9 @@ class _Tags(HTMLParser):
 
 
 def _table_rows(page: str, css_class: str) -> list[list[str]]:
-    table = re.search(rf'<table class="{css_class}"[^>]*>(.*?)</table>', page, re.DOTALL)
+    table = re.search(rf'<table class="{css_class}( [^"]*)?"[^>]*>(.*?)</table>', page, re.DOTALL)
     assert table, css_class
-    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", table.group(1), re.DOTALL)
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", table.group(2), re.DOTALL)
     return [[html.unescape(re.sub(r"<[^>]+>", "", cell)).strip() for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.DOTALL)]
             for row in rows]
 

@@ -2,7 +2,7 @@
 
 The class is graded once per session (kernels run); everything else reads its output folder.
 Chromium is Debian's package: installed here when we are root and it is missing, else skipped.
-Screenshots are written under the session's pytest temp dir (the path is printed).
+Screenshots go to out/screenshots/ of the checkout (or a temp dir); their paths are printed.
 """
 
 from __future__ import annotations
@@ -102,6 +102,14 @@ def _grade_class(base: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def screenshots(tmp_path_factory) -> Path:
+    """out/screenshots/ of the checkout (git ignores out/), else a temp dir when that is read-only."""
+    folder = ROOT / "out" / "screenshots"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if os.access(folder, os.W_OK):
+            return folder
+    except OSError:
+        pass
     return tmp_path_factory.mktemp("screenshots")
 
 
