@@ -206,3 +206,27 @@ def same_value(key: str, what: str, rel: float = 1e-6, hint: str = "") -> Judge:
                    + suffix)
 
     return judge
+
+
+def descends(delta: np.ndarray, grad: np.ndarray, params: np.ndarray, rel: float = 1e-2) -> bool:
+    """Whether `delta`, a change of `params`, is one gradient-descent step along `grad`.
+
+    True when delta == -c * grad for some step size c > 0, up to the rounding of float32
+    parameters. End-to-end checks use it to verify, in the grader, every step of a training run
+    the kernel reports: whoever wrote the numbers (the student's code can reach and rewrite
+    anything in its own process), a run that passes is a real descent from the grader's starting
+    point on the grader's batches, with the true gradient the grader computes itself.
+    """
+    d = np.asarray(delta, dtype=np.float64).reshape(-1)
+    g = np.asarray(grad, dtype=np.float64).reshape(-1)
+    p = np.asarray(params, dtype=np.float64).reshape(-1)
+    if d.shape != g.shape or not (np.isfinite(d).all() and np.isfinite(g).all() and np.isfinite(p).all()):
+        return False
+    rounding = 8 * float(np.finfo(np.float32).eps) * (float(np.abs(p).max(initial=0.0)) + 1.0) * math.sqrt(d.size)
+    if float(np.linalg.norm(d)) <= rounding:
+        return True  # no move (or one below float32 resolution) is no evidence of anything else
+    gg = float(g @ g)
+    if gg == 0.0:
+        return False
+    c = -float(d @ g) / gg
+    return c > 0 and float(np.linalg.norm(d + c * g)) <= rel * c * math.sqrt(gg) + rounding

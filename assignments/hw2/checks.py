@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from grader.checks import PASS, Assignment, Check, Fail, Judge, Probe, Verdict, judging_hidden
-from grader.judge import assert_close, describe, finite, number, quote, tensor, tolerance, value
+from grader.judge import assert_close, descends, describe, finite, number, quote, tensor, tolerance, value
 from grader.probe import ProbeOutcome, TensorValue
 
 TRUE_W = (2.0, -3.4)
@@ -45,9 +45,10 @@ def f32(values) -> np.ndarray:
     return np.asarray(values, dtype=np.float32)
 
 
-def e2e_data() -> tuple[np.ndarray, np.ndarray]:
-    """The training set of the end-to-end check (fixed; the judge rebuilds it to measure the loss)."""
-    rng = np.random.default_rng(2024)
+def e2e_data(seed: int = 2024) -> tuple[np.ndarray, np.ndarray]:
+    """The training set of the end-to-end check (fixed; the judge rebuilds it to verify each step).
+    Another seed gives the held-out set the judge measures the trained model on."""
+    rng = np.random.default_rng(seed)
     X = rng.normal(size=(E2E["n"], len(TRUE_W)))
     y = X @ np.array(TRUE_W) + TRUE_B + rng.normal(0, NOISE_STD, size=E2E["n"])
     return X.astype(np.float32), y.reshape(-1, 1).astype(np.float32)
@@ -81,9 +82,13 @@ def _sgd_hidden(rng: np.random.Generator) -> dict:
             "lr": float(np.round(rng.uniform(0.01, 0.5), 3)), "batch_size": int(rng.integers(2, 65))}
 
 
+E2E_HELDOUT_SEED = 2025
+E2E_W0 = ((0.004,), (-0.012,))  # the starting weights the grader gives the run (the book draws N(0, 0.01))
+
+
 def _train_inputs(rng: np.random.Generator) -> dict:
     X, y = e2e_data()
-    return {"features": X, "labels": y, **{k: E2E[k] for k in ("lr", "batch_size", "epochs")}}
+    return {"features": X, "labels": y, "w0": f32(E2E_W0), **{k: E2E[k] for k in ("lr", "batch_size", "epochs")}}
 
 
 # ---------------------------------------------------------------- probes (student's kernel)
@@ -147,21 +152,26 @@ def probe_sgd(ns, w, b, w_grad, b_grad, lr, batch_size):
             "kept": kept, "leaf": leaf, **echo}
 
 
-def probe_train(ns, features, labels, lr, batch_size, epochs):
+def probe_train(ns, features, labels, lr, batch_size, epochs, w0):
+    """The book's training loop with the student's four functions, from the grader's w0; every
+    batch and the parameters after every step are copied out for the judge to verify."""
     import torch
 
     data_iter, linreg, squared_loss, sgd = ns["data_iter"], ns["linreg"], ns["squared_loss"], ns["sgd"]
-    w = torch.normal(0, 0.01, size=(features.shape[1], 1), requires_grad=True)
+    w = w0.clone().requires_grad_(True)
     b = torch.zeros(1, requires_grad=True)
-    losses = []
+    ws, bs, Xs, ys = [w.detach().clone()], [b.detach().clone()], [], []
     for _ in range(epochs):
         for X, y in data_iter(batch_size=batch_size, features=features, labels=labels):
+            Xs.append(torch.as_tensor(X).detach().clone().reshape(len(X), -1))
+            ys.append(torch.as_tensor(y).detach().clone().reshape(-1))
             l = squared_loss(y_hat=linreg(X=X, w=w, b=b), y=y)
             l.sum().backward()
             sgd(params=[w, b], lr=lr, batch_size=batch_size)
-        with torch.no_grad():
-            losses.append(float(((features @ w + b - labels) ** 2 / 2).mean()))
-    return {"w": w.detach(), "b": b.detach(), "losses": losses}
+            ws.append(w.detach().clone())
+            bs.append(b.detach().clone())
+    return {"w": torch.stack(ws), "b": torch.stack(bs), "sizes": [len(y) for y in ys],
+            "X": torch.cat(Xs) if Xs else torch.zeros(0, features.shape[1]), "y": torch.cat(ys) if ys else torch.zeros(0)}
 
 
 SYNTHETIC_PUBLIC = Probe(
@@ -195,7 +205,9 @@ SGD_PUBLIC_PROBE = Probe(
 )
 SGD_HIDDEN = Probe("sgd_hidden", probe_sgd, ("sgd",), _sgd_hidden, hidden=True)
 
-TRAIN_E2E = Probe("train_e2e", probe_train, ("data_iter", "linreg", "squared_loss", "sgd"), _train_inputs, timeout_s=30)
+# Judged on its own terms (every step verified, loss on held-out data): no reference run.
+TRAIN_E2E = Probe("train_e2e", probe_train, ("data_iter", "linreg", "squared_loss", "sgd"), _train_inputs, timeout_s=30,
+                  reference=False)
 
 
 # ---------------------------------------------------------------- judges (grader)
@@ -210,8 +222,6 @@ def _synthetic_arrays(student: ProbeOutcome, expected: ProbeOutcome) -> tuple[np
     y = tensor(student, "y", "synthetic_data's y")
     if X.shape != (n, d):
         raise Fail("X should have shape (num_examples, len(w)): one row per example, one column per weight")
-    finite(X.array, "synthetic_data's X")
-    finite(y.array, "synthetic_data's y")
     return X.array.astype(np.float64), y.array.astype(np.float64), n, d
 
 
@@ -227,6 +237,7 @@ def judge_synthetic_shapes(student: ProbeOutcome, expected: ProbeOutcome) -> Ver
 
 def judge_synthetic_features(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     X, _, _, _ = _synthetic_arrays(student, expected)
+    finite(X, "synthetic_data's X")
     mean, std = X.mean(axis=0), X.std(axis=0)
     if np.abs(mean).max() > 0.15 or np.abs(std - 1).max() > 0.1:
         stats = quote(f" (means up to {np.abs(mean).max():.3g} away from 0, standard deviations"
@@ -240,6 +251,8 @@ def judge_synthetic_noise(student: ProbeOutcome, expected: ProbeOutcome) -> Verd
     X, y, n, _ = _synthetic_arrays(student, expected)
     if y.size != n:
         raise Fail("y should hold one label per example, shape (n, 1)")
+    finite(X, "synthetic_data's X")
+    finite(y, "synthetic_data's y")
     w = tensor(expected, "w", "w").array.astype(np.float64)
     b = float(value(expected, "b"))
     residual = y.reshape(-1) - (X @ w + b)
@@ -275,6 +288,8 @@ def _pass_data(student: ProbeOutcome, key: str) -> tuple[list, np.ndarray, np.nd
     X, y = data.get("X"), data.get("y")
     if not isinstance(sizes, list) or not isinstance(X, TensorValue) or not isinstance(y, TensorValue):
         raise Fail("data_iter's batches could not be read")
+    finite(X.array, "data_iter's features")
+    finite(y.array, "data_iter's labels")
     return sizes, X.array, y.array
 
 
@@ -423,24 +438,74 @@ def judge_sgd_leaf(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     return PASS
 
 
+def _steps(student: ProbeOutcome) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """The run's parameters after each step (w and b stacked as rows) and its batches' row indices.
+
+    Every batch row must be a row of the grader's training set (features with its label), found
+    by its exact float32 bytes: a run on other data is not this run.
+    """
+    ws = tensor(student, "w", "w during training").array.astype(np.float64)
+    bs = tensor(student, "b", "b during training").array.astype(np.float64)
+    sizes = value(student, "sizes")
+    X = tensor(student, "X", "the batches' features").array
+    y = tensor(student, "y", "the batches' labels").array
+    steps = len(sizes) if isinstance(sizes, list) else -1
+    if (steps < 1 or ws.shape != (steps + 1, len(TRUE_W), 1) or bs.shape != (steps + 1, 1)
+            or any(not isinstance(s, int) or s < 1 for s in sizes) or sum(sizes) != len(X) or X.shape[1:] != (len(TRUE_W),)
+            or y.shape != (len(X),) or X.dtype != np.float32 or y.dtype != np.float32):
+        raise Fail("the training run could not be followed step by step: data_iter should yield (X, y) batches of"
+                   " float32 tensors taken from the features and labels it is given")
+    finite(ws, "w during training", "lower the step size or check sgd's update")
+    finite(bs, "b during training")
+    train_X, train_y = e2e_data()
+    rows = {train_X[i].tobytes() + train_y[i].tobytes(): i for i in range(len(train_X))}
+    found = [rows.get(X[i].tobytes() + y[i:i + 1].tobytes(), -1) for i in range(len(X))]
+    if min(found) < 0:
+        raise Fail("data_iter yielded examples that are not in the training set it was given: take rows of"
+                   " features and labels by index, unchanged")
+    bounds = np.cumsum([0, *sizes])
+    return np.concatenate([ws[:, :, 0], bs], axis=1), np.array(found), [np.arange(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
 def judge_training(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
-    w = tensor(student, "w", "the trained w").array.astype(np.float64)
-    b = tensor(student, "b", "the trained b").array.astype(np.float64)
-    losses = value(student, "losses")
-    if w.size != len(TRUE_W) or b.size != 1:
-        raise Fail(f"training returned w of shape {w.shape} and b of shape {b.shape}, expected (2, 1) and (1,)")
-    X, y = e2e_data()
+    """Verify every step of the run in the grader, then measure the last parameters on held-out data.
+
+    Step t must move (w, b) from the grader's w0 along the true gradient of the squared loss of the
+    batch data_iter gave, as computed here; a function that skips the work and writes good values
+    into the loop's tensors (through stack frames, say) breaks the chain.
+    """
+    params, found, batches = _steps(student)
+    if not np.allclose(params[0], [*np.array(E2E_W0).reshape(-1), 0.0], atol=1e-7):
+        raise Fail("training did not start from the parameters the grader gave it")
+    train_X, train_y = e2e_data()
+    design = np.concatenate([train_X.astype(np.float64), np.ones((len(train_X), 1))], axis=1)
+    target = train_y.astype(np.float64).reshape(-1)
+    piled = np.zeros(params.shape[1])
+    for t, batch in enumerate(batches):
+        A, r = design[found[batch]], target[found[batch]]
+        grad = A.T @ (A @ params[t] - r)
+        piled += grad
+        delta = params[t + 1] - params[t]
+        if not descends(delta, grad, params[t]):
+            if t > 0 and descends(delta, piled, params[t]):
+                raise Fail(f"training step {t + 1} moved the parameters along the sum of all gradients so far:"
+                           " backward() adds to p.grad, so sgd must zero it after each step (p.grad.zero_())")
+            raise Fail(f"training step {t + 1} did not move the parameters down the gradient of the squared loss of"
+                       " its batch: linreg, squared_loss and sgd must compute X @ w + b, (y_hat - y) ** 2 / 2 and"
+                       " p -= lr * p.grad / batch_size with torch operations; nothing else may change w or b")
+    if np.abs(params[-1] - params[0]).max() == 0:
+        raise Fail("the parameters never changed during training: sgd must update each tensor in params in place"
+                   " (p -= lr * p.grad / batch_size under torch.no_grad())")
+    w, b = params[-1][:-1], params[-1][-1:]
+    X, y = e2e_data(E2E_HELDOUT_SEED)  # held out: never sent to the student's kernel
     pred = X.astype(np.float64) @ w.reshape(-1, 1) + b.reshape(())
     loss = float(((pred - y) ** 2 / 2).mean())
-    shown = ", ".join(f"{v:.3g}" for v in losses) if isinstance(losses, list) and all(isinstance(v, float) for v in losses) else "?"
-    if not np.isfinite(loss):
-        raise Fail(f"training with your functions diverged (NaN/inf parameters; mean loss per epoch: {shown})")
     errors = np.abs(np.concatenate([w.reshape(-1) - np.array(TRUE_W), b.reshape(-1) - TRUE_B]))
     got = f"w = {np.round(w.reshape(-1), 4).tolist()}, b = {np.round(b.reshape(-1), 4).tolist()}"
     if loss >= E2E_MAX_LOSS or errors.max() > E2E_MAX_ERROR:
         raise Fail(f"after {E2E['epochs']} epochs (lr {E2E['lr']}, batches of {E2E['batch_size']}) with your functions"
                    f" the mean loss is {loss:.3g} (needs < {E2E_MAX_LOSS:g}) and {got}, expected w = {list(TRUE_W)},"
-                   f" b = {TRUE_B} within {E2E_MAX_ERROR} (mean loss per epoch: {shown})")
+                   f" b = {TRUE_B} within {E2E_MAX_ERROR}, on data the training never saw")
     return Verdict(1.0, f"mean loss {loss:.2g}; {got}")
 
 

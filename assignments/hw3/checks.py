@@ -14,7 +14,7 @@ import numpy as np
 
 from grader.checks import PASS, Assignment, Check, Fail, Judge, Probe, Verdict
 from grader.forbid import Forbid
-from grader.judge import assert_close, close_number, describe, finite, number, quote, tensor, tolerance, value
+from grader.judge import assert_close, close_number, descends, describe, finite, number, quote, tensor, tolerance, value
 from grader.probe import ProbeOutcome
 
 E2E_THRESHOLD = 0.85
@@ -107,16 +107,16 @@ def probe_evaluate(ns, X, y, weight, batch_size):
     return {"module": result, "function": plain, "modes": net.modes, "per_batch": per_batch}
 
 
-def probe_train(ns, X, y, num_classes, lr, epochs, batch_size):
+def probe_train(ns, X, y, lr, batch_size, W0, orders):
+    """Minibatch SGD with the student's softmax and cross_entropy, from the grader's W0, on the
+    grader's batch orders; the parameters after every step are copied out for the judge to verify."""
     import torch
 
     softmax, cross_entropy = ns["softmax"], ns["cross_entropy"]
-    W = torch.normal(0, 0.01, size=(X.shape[1], num_classes), requires_grad=True)
-    b = torch.zeros(num_classes, requires_grad=True)
-    losses = []
-    for _ in range(epochs):
-        order = torch.randperm(len(y))
-        total = 0.0
+    W = W0.clone().requires_grad_(True)
+    b = torch.zeros(W0.shape[1], requires_grad=True)
+    Ws, bs = [W.detach().clone()], [b.detach().clone()]
+    for order in orders:
         for start in range(0, len(y), batch_size):
             idx = order[start:start + batch_size]
             loss = cross_entropy(y_hat=softmax(X=X[idx] @ W + b), y=y[idx])
@@ -125,9 +125,9 @@ def probe_train(ns, X, y, num_classes, lr, epochs, batch_size):
                 for param in (W, b):
                     param -= lr * param.grad / len(idx)
                     param.grad.zero_()
-            total += float(loss.detach().sum())
-        losses.append(total / len(y))
-    return {"W": W.detach(), "b": b.detach(), "losses": losses}
+            Ws.append(W.detach().clone())
+            bs.append(b.detach().clone())
+    return {"W": torch.stack(Ws), "b": torch.stack(bs)}
 
 
 SOFTMAX_PUBLIC = Probe("softmax_public", probe_softmax, ("softmax",), lambda rng: {"X": scores(rng, 4, 7)})
@@ -183,13 +183,19 @@ def _evaluate_inputs(rng: np.random.Generator) -> dict:
 EVALUATE_PUBLIC = Probe("evaluate_public", probe_evaluate, ("evaluate_accuracy",), _evaluate_inputs)
 
 
-def _train_inputs(rng: np.random.Generator) -> dict:
+def train_setup() -> dict:
+    """The end-to-end run, fixed: training data, starting weights and batch orders (the judge
+    rebuilds it to verify every step)."""
     X, y = blobs(seed=7, n=E2E["n_train"])
-    keys = ("num_classes", "lr", "epochs", "batch_size")
-    return {"X": X, "y": y, **{k: E2E[k] for k in keys}}
+    rng = np.random.default_rng(8)
+    W0 = rng.normal(0, 0.01, size=(E2E["num_inputs"], E2E["num_classes"])).astype(np.float32)
+    orders = np.stack([rng.permutation(len(y)) for _ in range(E2E["epochs"])]).astype(np.int64)
+    return {"X": X, "y": y, "lr": E2E["lr"], "batch_size": E2E["batch_size"], "W0": W0, "orders": orders}
 
 
-TRAIN_E2E = Probe("train_e2e", probe_train, ("softmax", "cross_entropy"), _train_inputs, timeout_s=60)
+# Judged on its own terms (every step verified, accuracy on held-out data): no reference run.
+TRAIN_E2E = Probe("train_e2e", probe_train, ("softmax", "cross_entropy"), lambda rng: train_setup(), timeout_s=60,
+                  reference=False)
 
 
 # ---------------------------------------------------------------- judges (grader)
@@ -321,25 +327,50 @@ def judge_eval_mode(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     return PASS
 
 
+def _softmax64(Z: np.ndarray) -> np.ndarray:
+    e = np.exp(Z - Z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
 def judge_training(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
-    W = tensor(student, "W", "the trained weights")
-    b = tensor(student, "b", "the trained bias")
-    losses = value(student, "losses")
-    X, y = blobs(seed=99, n=E2E["n_heldout"])  # held out: never sent to the student's kernel
-    logits = X.astype(np.float64) @ W.array.astype(np.float64) + b.array.astype(np.float64)
-    if not np.isfinite(logits).all():
-        raise Fail(f"training with your softmax and cross_entropy produced NaN/inf weights (losses per epoch: {_fmt(losses)})")
-    acc = float((logits.argmax(axis=1) == y).mean())
+    """Verify every step of the run in the grader, then measure the last weights on held-out data.
+
+    The kernel's numbers are not trusted: step t must move (W, b) from the grader's W0 along the
+    true gradient of the cross-entropy of the grader's batch t, as computed here. A function that
+    skips the work and writes good weights into the loop's tensors (through stack frames, say)
+    breaks that chain; correct functions pass whatever their formula.
+    """
+    setup = train_setup()
+    X, y = setup["X"].astype(np.float64), setup["y"]
+    batches = [order[s:s + setup["batch_size"]] for order in setup["orders"] for s in range(0, len(y), setup["batch_size"])]
+    Ws = tensor(student, "W", "the weights during training").array.astype(np.float64)
+    bs = tensor(student, "b", "the bias during training").array.astype(np.float64)
+    W0 = setup["W0"].astype(np.float64)
+    if Ws.shape != (len(batches) + 1, *W0.shape) or bs.shape != (len(batches) + 1, W0.shape[1]):
+        raise Fail("the training run did not report one set of weights per step (internal check error, or the"
+                   " training loop was changed from outside)")
+    finite(Ws, "the weights during training", "check that softmax subtracts each row's max before exp")
+    finite(bs, "the bias during training")
+    if not np.allclose(Ws[0], W0, atol=1e-7) or np.abs(bs[0]).max() > 0:
+        raise Fail("training did not start from the weights the grader gave it")
+    onehot = np.eye(W0.shape[1])
+    for t, idx in enumerate(batches):
+        G = _softmax64(X[idx] @ Ws[t] + bs[t]) - onehot[y[idx]]
+        grad = np.concatenate([(X[idx].T @ G).reshape(-1), G.sum(axis=0)])
+        delta = np.concatenate([(Ws[t + 1] - Ws[t]).reshape(-1), bs[t + 1] - bs[t]])
+        if not descends(delta, grad, np.concatenate([Ws[t].reshape(-1), bs[t]])):
+            raise Fail(f"training step {t + 1} did not move the weights down the gradient of the cross-entropy of"
+                       " its batch: softmax(X @ W + b) must give each row's class probabilities and"
+                       " cross_entropy -log of each example's true-class probability, computed from y_hat with"
+                       " torch operations (so that loss.sum().backward() gives the true gradient); nothing else"
+                       " may change W or b")
+    heldout_X, heldout_y = blobs(seed=99, n=E2E["n_heldout"])  # held out: never sent to the student's kernel
+    logits = heldout_X.astype(np.float64) @ Ws[-1] + bs[-1]
+    acc = float((logits.argmax(axis=1) == heldout_y).mean())
     if acc < E2E_THRESHOLD:
         raise Fail(f"softmax regression trained with your functions reaches {acc:.3f} held-out accuracy,"
-                   f" below {E2E_THRESHOLD} (losses per epoch: {_fmt(losses)})")
+                   f" below {E2E_THRESHOLD}")
     return Verdict(1.0, f"held-out accuracy {acc:.3f}")
-
-
-def _fmt(losses: object) -> str:
-    if isinstance(losses, list):
-        return ", ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in losses[:10])
-    return str(losses)
 
 
 ASSIGNMENT = Assignment(
