@@ -177,7 +177,8 @@ def test_reading_solutions_is_denied_in_a_forked_kernel_too(tmp_path, protection
     try:
         report = asyncio.run(run())
         assert report.status == "graded" and report.score == 0
-        assert not [w for w in report.warnings if w.startswith("sandbox")], report.warnings
+        # other protections may be missing for a normal user (no cgroup); the file system one may not
+        assert not [w for w in report.warnings if "file system" in w or "did not report" in w], report.warnings
         outside.assert_untouched()
     finally:
         outside.close()
@@ -268,6 +269,7 @@ def test_missing_protections_become_report_warnings(tmp_path):
         assert "did not report" in sandbox.warnings()[0]  # the wrapper never ran: nothing is assumed
         status = SandboxStatus(active={"CPU time": "RLIMIT_CPU"}, missing={"file system": "Landlock unavailable"})
         sandbox.status_path.write_text(json.dumps({"active": status.active, "missing": status.missing}))
+        sandbox.cgroup_missing = {}  # as where the cgroup gave everything (root); else its reasons are added
         assert sandbox.warnings() == ["sandbox: no file system protection on this machine (Landlock unavailable)"]
     finally:
         sandbox.close()
