@@ -258,3 +258,28 @@ def test_hidden_checks_workflow_keeps_its_token_away_from_student_code():
     grade = next(s for s in steps if "grade " in s.get("run", ""))
     args = build_parser().parse_args(grade_words(grade["run"])[1:])
     assert args.output == Path("grades") and args.notebook == Path("submissions")
+
+
+def test_hidden_checks_workflow_collects_one_notebook_per_student(tmp_path):
+    """The download step, with a stand-in for the GitHub CLI: what it leaves is what `grade` sees."""
+    _, job, steps = workflow_steps("hidden-checks.yml")
+    script = next(s for s in steps if s.get("name") == "Download the submissions")["run"]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    gh = bin_dir / "gh"
+    gh.write_text("""#!/bin/sh
+case "$1 $2" in
+  "repo list") printf 'hw3-alice\\nhw3-bob\\nhw4-alice\\ncourse-private\\n' ;;
+  "repo clone") mkdir -p "$4"; case "$3" in */hw3-alice) echo '{}' > "$4/hw3.ipynb" ;; esac ;;
+esac
+""")
+    gh.chmod(0o755)
+    work = tmp_path / "runner"
+    work.mkdir()
+    summary = tmp_path / "summary.md"
+    env = {"PATH": f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin", "GITHUB_STEP_SUMMARY": str(summary),
+           "ORG": "my-class", "GH_TOKEN": "x", "PREFIX": "hw3", "NOTEBOOK": "hw3.ipynb"}
+    subprocess.run(["bash", "-e", "-c", script], cwd=work, env=env, check=True, timeout=60)
+    assert sorted(p.name for p in (work / "submissions").iterdir()) == ["hw3-alice.ipynb"]
+    assert not (work / "clones").exists()
+    assert "hw3-bob: no hw3.ipynb" in summary.read_text()
