@@ -114,3 +114,61 @@ def test_closed_directories_are_found_outermost_first(tmp_path):
         assert [(d, child) for d, child in found if d == closed or closed in d.parents] == [(closed, "inner")]
     finally:
         closed.chmod(0o755)
+
+
+FORK_COUNT = r"""
+import json, os, subprocess, sys, time
+from pathlib import Path
+from grader.sandbox.apply import apply
+from grader.sandbox.policy import build_policy
+
+others = [subprocess.Popen(["sleep", "60"]) for _ in range(int(sys.argv[2]))]  # the user's other processes
+scratch = Path(sys.argv[1])
+policy = build_policy(scratch, scratch / "status.json")
+policy.limits.processes, policy.limits.address_space = int(sys.argv[3]), None
+pid = os.fork()
+if pid == 0:  # the kernel: sandboxed, then forks until refused
+    apply(policy)
+    children = []
+    try:
+        while len(children) < 1000:
+            child = os.fork()
+            if child == 0:
+                time.sleep(30)
+                os._exit(0)
+            children.append(child)
+    except OSError:
+        pass
+    print(json.dumps({"forked": len(children)}), flush=True)
+    for child in children:
+        os.kill(child, 9)
+    os._exit(0)
+os.waitpid(pid, 0)
+for other in others:
+    other.kill()
+print(json.dumps(json.loads((scratch / "status.json").read_text())))
+"""
+
+
+def test_the_process_cap_counts_only_the_kernels_tasks_whatever_else_the_user_runs():
+    """Non-root without a pids cgroup: 100 other processes of the uid must not raise the kernel's cap."""
+    scratch = Path(tempfile.mkdtemp(prefix="grader-nproc-"))
+    os.chown(scratch, UID, GID)
+    argv = [sys.executable, "-c", FORK_COUNT, str(scratch), "100", "40"]
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT), "HOME": str(scratch)}
+    try:
+        if os.geteuid() == 0:
+            if shutil.which("setpriv") is None or shutil.which("unshare") is None:
+                pytest.skip("needs setpriv and unshare to run as an unprivileged uid")
+            run = as_unprivileged(argv, env, timeout=120)
+        else:
+            run = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr[-2000:]
+        forked, status = (json.loads(line) for line in run.stdout.strip().splitlines()[-2:])
+        if "process count" in status["active"]:
+            assert forked["forked"] < 40, (forked, status["active"]["process count"])
+            assert "only its tasks" in status["active"]["process count"] or "cgroup" in status["active"]["process count"]
+        else:  # no user namespace here: the report must say the cap is shared, not claim 40
+            assert "counts every process of uid" in status["missing"]["process count"]
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
