@@ -141,7 +141,20 @@ def test_check_sandbox_on_such_a_machine_names_the_missing_protections_and_the_f
     for name in ("file system: reading", "file system: writing", "network", "CPU share", "cleanup"):
         assert name in text, run.stdout
     assert "To get the missing protections" in run.stdout
-    assert "Landlock" in run.stdout and "systemd-run --user --scope" in run.stdout
+    assert "Landlock" in run.stdout and "never delegated to users: run the grader as root" in run.stdout
+
+
+def test_check_sandbox_advice_fits_the_cgroup_version(tmp_path):
+    from grader.sandbox.check import Protection, advice
+
+    missing = [Protection("cleanup of every process the kernel started", False, "no writable cgroup"),
+               Protection("process count", False, "no pids cgroup")]
+    v1 = "\n".join(advice(missing, tmp_path))
+    assert "(cgroup v1)" in v1 and "systemd-run" not in v1 and "user namespaces" in v1
+    (tmp_path / "cgroup.controllers").write_text("cpu memory pids\n")
+    v2 = "\n".join(advice(missing, tmp_path))
+    assert "systemd-run --user --scope -p Delegate=yes grade" in v2
+    assert advice([Protection("file size", False, "")], tmp_path) == []
 
 
 @pytest.mark.parametrize("platform_name,has_resource", [("darwin", True), ("win32", False)])

@@ -54,18 +54,36 @@ class Protection:
 
 
 ADVICE = {
-    "file system": "needs Linux >= 5.13 with Landlock enabled (not macOS, Windows or WSL1; a container's seccomp "
-                   "profile may block it: Docker needs --security-opt seccomp=unconfined or a profile allowing "
-                   "landlock_*). Without it, grade only notebooks you trust, or inside a throwaway container/VM.",
-    "network": "needs unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, on Ubuntu "
-               "kernel.apparmor_restrict_unprivileged_userns=0) or root, else Landlock ABI >= 4 (Linux >= 6.7).",
-    "cgroup": "cgroup v2: run the grader in a cgroup delegated to you, e.g. `systemd-run --user --scope -p "
-              "Delegate=yes grade ...` (systemd >= 252 delegates pids, memory and cpu to user sessions; on older "
-              "ones add `Delegate=pids memory cpu` to user@.service with a drop-in), or in a systemd service with "
-              "Delegate=yes, or as root. cgroup v1 hierarchies are writable only by root.",
-    "process count": "as non-root, unprivileged user namespaces give a cap that counts only the kernel's tasks; "
-                     "as root, only a pids cgroup can cap processes.",
+    "file system": "file system and network (Landlock): Linux >= 5.13 with Landlock enabled (TCP rules: >= 6.7); "
+                   "not macOS, Windows or WSL1. In a container whose seccomp profile blocks landlock_* (Docker "
+                   "before 25), allow those syscalls. Without it, grade only trusted notebooks, or in a throwaway VM.",
+    "network": "network: unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1; on Ubuntu "
+               "kernel.apparmor_restrict_unprivileged_userns=0), or root with CAP_SYS_ADMIN.",
+    "cgroup v2": "cleanup, process count, memory, CPU share (cgroup v2): run the grader in a cgroup delegated to "
+                 "you: `systemd-run --user --scope -p Delegate=yes grade ...` (systemd >= 252 delegates pids, "
+                 "memory and cpu to users; older: a drop-in with `Delegate=pids memory cpu` for user@.service), a "
+                 "systemd service with Delegate=yes, or root.",
+    "cgroup v1": "cleanup, process count, memory, CPU share (cgroup v1): v1 hierarchies are never delegated to "
+                 "users: run the grader as root, or on a cgroup v2 machine with a delegated cgroup.",
+    "process count": "process count: as non-root, unprivileged user namespaces give a cap that counts only the "
+                     "kernel's tasks; as root, only a pids cgroup caps processes.",
 }
+
+
+def advice(missing: list[Protection], cgroup_root: Path | None = None) -> list[str]:
+    """How to get the missing protections on this kind of machine (also in the README, "Where it runs")."""
+    names = " ".join(p.name for p in missing)
+    tips = []
+    if "file system" in names:
+        tips.append(ADVICE["file system"])
+    if "network" in names:
+        tips.append(ADVICE["network"])
+    if any(k in names for k in ("CPU share", "cleanup", "memory of all", "process count")):
+        v2 = (cgroup_root or cgroup.ROOT) / "cgroup.controllers"
+        tips.append(ADVICE["cgroup v2" if v2.exists() else "cgroup v1"])
+    if "process count" in names:
+        tips.append(ADVICE["process count"])
+    return tips
 
 
 def check() -> list[Protection]:
@@ -141,21 +159,6 @@ def check() -> list[Protection]:
         protections.append(Protection("signals and abstract sockets outside the sandbox", "signals, abstract sockets" in active,
                                       how("signals, abstract sockets", "")))
     return protections
-
-
-def advice(missing: list[Protection]) -> list[str]:
-    """How to get the missing protections on this kind of machine (also in the README, "Where it runs")."""
-    names = " ".join(p.name for p in missing)
-    tips = []
-    if "file system" in names:
-        tips.append(ADVICE["file system"])
-    if "network" in names:
-        tips.append(ADVICE["network"])
-    if any(k in names for k in ("CPU share", "cleanup", "memory of all", "process count")):
-        tips.append(ADVICE["cgroup"])
-    if "process count" in names:
-        tips.append(ADVICE["process count"])
-    return tips
 
 
 def main() -> int:
