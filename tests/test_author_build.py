@@ -78,3 +78,13 @@ def test_a_probe_without_its_import_fails_the_build_naming_it(tmp_path, capsys):
     assert main(["build", "hw7", "--course-dir", str(course), "--no-grading"]) == 1
     err = capsys.readouterr().err
     assert "probe keep_all, drop_all, drop_30, drop_hidden: probe_dropout" in err and "`torch`" in err
+
+
+def test_calibrate_shows_the_spread_of_a_training_check_over_seeds(tmp_path, capsys):
+    course = new_course(tmp_path / "course")
+    assert main(["calibrate", "hw7", "train", "--seeds", "3", "--course-dir", str(course)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("held-out accuracy 0.") == 3
+    assert "trains a network to 0.85 held-out accuracy: full points on 3 of 3 seeds" in out
+    assert main(["calibrate", "hw7", "no_such_probe", "--course-dir", str(course)]) == 1
+    assert "its probes: keep_all" in capsys.readouterr().err

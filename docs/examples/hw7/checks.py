@@ -23,7 +23,7 @@ from grader.authoring import (
     value,
 )
 
-THRESHOLD = 0.85  # the solution reaches 0.93-0.96 held-out accuracy over 20 seeds (see the guide)
+THRESHOLD = 0.85  # the solution: 0.96-0.98 over 20 seeds (`grade-author calibrate hw7 train`)
 FROM_SCRATCH = (Forbid(("*dropout*", "*Dropout*"), "the exercise is to write dropout yourself, with torch.rand"),)
 SCALE_HINT = "keep X / (1 - dropout) where the mask keeps an element, so each element keeps its average"
 
