@@ -21,36 +21,46 @@ def _tensor(array: np.ndarray, dtype: str | None = None) -> TensorValue:
     return TensorValue(array, dtype or str(array.dtype), tuple(array.shape), "cpu", False, True, None)
 
 
-def _perturb_stored_loss(path: Path, index: int, relative: float) -> None:
-    """Rewrite a stored outcome with one training loss moved by `relative`, as another CPU might."""
+def _perturb(path: Path, relative: float, key: str, index: int | None = None) -> None:
+    """Rewrite a stored outcome with one value moved by `relative`, as another CPU might compute it."""
     data = path.read_bytes()
     size = int.from_bytes(data[:8], "little")
-    metadata = json.loads(data[8:8 + size])["__metadata__"]
-    result = json.loads(metadata["result"])
-    result["values"]["__dict__"]["losses"][index] *= 1 + relative
-    path.write_bytes(save(load(data), metadata={"result": json.dumps(result)}))
+    result = json.loads(json.loads(data[8:8 + size])["__metadata__"]["result"])
+    arrays = dict(load(data))
+    stored = result["values"]["__dict__"][key]
+    if isinstance(stored, dict) and "__tensor__" in stored:  # a tensor: move its first element
+        array = arrays[stored["__tensor__"]].copy()
+        array.reshape(-1)[0] *= np.float32(1 + relative)
+        arrays[stored["__tensor__"]] = array
+    else:
+        stored[index] *= 1 + relative
+    path.write_bytes(save(arrays, metadata={"result": json.dumps(result)}))
 
 
 @pytest.fixture(scope="module")
-def hw2_course(tmp_path_factory):
+def hw3_course(tmp_path_factory):
     root = tmp_path_factory.mktemp("course")
-    shutil.copytree(ROOT / "assignments" / "hw2", root / "assignments" / "hw2")
+    shutil.copytree(ROOT / "assignments" / "hw3", root / "assignments" / "hw3")
     (root / "solutions").mkdir()
-    shutil.copy(ROOT / "solutions" / "hw2.ipynb", root / "solutions" / "hw2.ipynb")
+    shutil.copy(ROOT / "solutions" / "hw3.ipynb", root / "solutions" / "hw3.ipynb")
     return Course(root)
 
 
-@pytest.mark.parametrize("index", [0, -1])
-def test_a_loss_off_by_float32_rounding_is_current_and_off_by_a_percent_is_stale(hw2_course, index):
-    stored = hw2_course.expected_dir("hw2") / "train_e2e.safetensors"
+@pytest.mark.parametrize(("probe", "key", "index"), [
+    ("evaluate_public", "per_batch", 0),   # Python floats from float32 arithmetic
+    ("evaluate_public", "per_batch", -1),
+    ("softmax_public", "out", None),       # a float32 tensor
+])
+def test_a_value_off_by_float32_rounding_is_current_and_off_by_a_percent_is_stale(hw3_course, probe, key, index):
+    stored = hw3_course.expected_dir("hw3") / f"{probe}.safetensors"
     original = stored.read_bytes()
     try:
-        _perturb_stored_loss(stored, index, 1e-7)
-        assert stale_files(hw2_course, "hw2") == []
+        _perturb(stored, 1e-7, key, index)
+        assert stale_files(hw3_course, "hw3") == []
         stored.write_bytes(original)
-        _perturb_stored_loss(stored, index, 1e-2)
-        stale = stale_files(hw2_course, "hw2")
-        assert len(stale) == 1 and stale[0].startswith(str(stored)) and "losses" in stale[0]
+        _perturb(stored, 1e-2, key, index)
+        stale = stale_files(hw3_course, "hw3")
+        assert len(stale) == 1 and stale[0].startswith(str(stored)) and key in stale[0], stale
     finally:
         stored.write_bytes(original)
 
