@@ -18,14 +18,15 @@ import io
 import os
 import tempfile
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import __version__
 from grader.course import Course
 from grader.grade import GradeOptions, grade_notebook_async
-from grader.notebook import SubmissionError, identify_assignment, load_notebook
-from grader.report import GradeReport, Submission, read_report, write_atomic, write_report
+from grader.notebook import SubmissionError, load_notebook, metadata_assignment
+from grader.plaintext import clean
+from grader.report import GradeReport, error_report, read_report, write_atomic, write_report
 from grader.zygote.client import Zygote
 
 CSV_FIELDS = ["submission", "assignment", "score", "max_score", "percent", "status", "reason", "report"]
@@ -64,7 +65,7 @@ def _sha256(path: Path) -> str | None:
         return None
 
 
-def is_current(item: Item, fingerprint: Callable[[str], str], assignment_override: str | None) -> bool:
+def is_current(item: Item, course: Course, fingerprint: Callable[[str], str], assignment_override: str | None) -> bool:
     """A report is current when nothing that decides its grade has changed since it was written."""
     try:
         report = read_report(item.report_path)
@@ -73,9 +74,10 @@ def is_current(item: Item, fingerprint: Callable[[str], str], assignment_overrid
     if report.grader_version != __version__ or report.submission.sha256 != _sha256(item.path):
         return False
     try:
-        name = identify_assignment(load_notebook(item.path), assignment_override)
+        metadata = metadata_assignment(load_notebook(item.path))
     except SubmissionError:
         return report.status == "error"
+    name = course.identify(assignment_override, metadata, item.path.name).name
     if name != report.assignment:
         return False
     return name is None or report.checks_sha256 == fingerprint(name)
@@ -83,11 +85,8 @@ def is_current(item: Item, fingerprint: Callable[[str], str], assignment_overrid
 
 def crash_report(item: Item, exc: BaseException) -> GradeReport:
     """A grader bug while grading one submission: recorded as that submission's error, batch goes on."""
-    return GradeReport(
-        assignment=None, score=0, max_score=0, status="error",
-        submission=Submission(path=str(item.path), sha256=_sha256(item.path)), grader_version=__version__,
-        errors=[f"internal grader error ({type(exc).__name__}: {str(exc)[:200]}); tell your instructor"],
-    )
+    message = f"internal grader error ({type(exc).__name__}: {clean(str(exc), 200)}); tell your instructor"
+    return error_report(item.path, message, sha256=_sha256(item.path))
 
 
 def kernel_threads(jobs: int) -> int:
@@ -119,12 +118,11 @@ def local_runner(jobs: int) -> Runner:
             await asyncio.gather(asyncio.to_thread(zygote.start), asyncio.to_thread(importlib.import_module, "torch"))
             try:
                 sem = asyncio.Semaphore(jobs)
-                shared = replace(options, zygote=zygote)
 
                 async def grade_one(item: Item) -> None:
                     async with sem:
                         try:
-                            report = await grade_notebook_async(item.path, shared)
+                            report = await grade_notebook_async(item.path, options, zygote)
                         except Exception as exc:
                             report = crash_report(item, exc)
                         finish(item, report)
@@ -152,7 +150,7 @@ async def grade_folder(
     result = BulkResult(items)
     todo = []
     for item in items:
-        if not force and is_current(item, fingerprint, options.assignment):
+        if not force and is_current(item, course, fingerprint, options.assignment):
             result.skipped.append(item)
         else:
             todo.append(item)

@@ -10,11 +10,14 @@ from pathlib import Path
 from rich.console import Console, JustifyMethod
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from grader.bulk import BulkResult, collect_rows, grade_folder, local_runner, summarize, summary_markdown, write_csv
 from grader.export.github import append_step_summary
 from grader.grade import GradeOptions
-from grader.report import write_atomic
+from grader.plaintext import SHORT_LIMIT, clean
+from grader.render import literal
+from grader.report import fails_under, write_atomic
 from grader.sandbox_summary import SandboxSummary, summarize_sandbox
 
 EXIT_INTERRUPTED = 130
@@ -31,7 +34,7 @@ def run_bulk(root: Path, out_dir: Path, options: GradeOptions, jobs: int | None,
         runner = local_runner(jobs or os.cpu_count() or 1)
     progress = Progress(
         TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[last]}"),
+        TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[last]}", markup=False),
         console=console, transient=False,
     )
     state: dict = {}
@@ -41,7 +44,8 @@ def run_bulk(root: Path, out_dir: Path, options: GradeOptions, jobs: int | None,
 
     def on_done(item, report) -> None:
         if report is not None:
-            progress.update(state["task"], advance=1, last=f"{item.relative}: {report.score:g}/{report.max_score:g}")
+            last = clean(f"{item.relative}: {report.score:g}/{report.max_score:g}", 120)
+            progress.update(state["task"], advance=1, last=last)
 
     async def main() -> BulkResult | None:
         task = asyncio.ensure_future(grade_folder(root, out_dir, options, runner, force, on_start, on_done))
@@ -73,7 +77,8 @@ def run_bulk(root: Path, out_dir: Path, options: GradeOptions, jobs: int | None,
     if result is None or result.interrupted:
         console.print("[yellow]interrupted: reports written so far are kept; run again to finish[/]")
         return EXIT_INTERRUPTED
-    if fail_under is not None and any(r.percent < fail_under for r in rows):
+    if fail_under is not None and (any(fails_under(r, fail_under) for r in reports.values())
+                                   or len(reports) < len(rows)):
         return 1
     return 0
 
@@ -85,15 +90,18 @@ def _print_summary(console: Console, summary, rows, result, out_dir: Path) -> No
     for column, justify in columns:
         table.add_column(column, justify=justify)
     for entry in summary:
-        table.add_row(entry.assignment, entry.name, f"{entry.pass_rate:.0%}", f"{entry.mean_points:.2f}/{entry.max_points:g}")
+        table.add_row(literal(entry.assignment, limit=SHORT_LIMIT), literal(entry.name, limit=SHORT_LIMIT),
+                      f"{entry.pass_rate:.0%}", f"{entry.mean_points:.2f}/{entry.max_points:g}")
     console.print(table)
     bad = [r for r in rows if r.status != "graded"]
     for row in bad:
-        console.print(f"[red]✗ {row.submission}[/]: {row.reason}")
+        line = literal(f"✗ {row.submission}", "red", limit=SHORT_LIMIT)
+        line.append_text(literal(f": {row.reason}"))
+        console.print(line)
     graded = len(result.graded) if result else 0
     skipped = len(result.skipped) if result else 0
-    console.print(f"{len(rows)} submissions: {graded} graded now, {skipped} already current, {len(bad)} could not be graded")
-    console.print(f"wrote {out_dir / 'grades.csv'} and {out_dir / 'summary.md'}")
+    console.print(Text(f"{len(rows)} submissions: {graded} graded now, {skipped} already current, {len(bad)} could not be graded"))
+    console.print(literal(f"wrote {out_dir / 'grades.csv'} and {out_dir / 'summary.md'}"))
 
 
 def _with_sandbox_section(markdown: str, sandbox: SandboxSummary) -> str:

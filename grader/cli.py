@@ -30,12 +30,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", type=Path, metavar="REPORT.json|OUTDIR",
                         help="write the JSON report here (atomically); for a folder, the output folder")
     parser.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
-    parser.add_argument("--assignment", metavar="NAME", help="assignment name when the notebook does not say (e.g. hw3)")
+    parser.add_argument("--assignment", metavar="NAME",
+                        help="grade as this assignment (e.g. hw3); wins over the notebook's metadata and file name")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="where training checks run (default: auto = cuda, else mps, else cpu)")
     parser.add_argument("--timeout", type=float, metavar="S", help="per-cell time limit in seconds (default: the assignment's, usually 60)")
     parser.add_argument("--budget", type=float, metavar="S", help="time limit for running the whole notebook (default: the assignment's)")
     parser.add_argument("--fail-under", type=float, metavar="PERCENT", help="exit 1 when the score is below this percentage of the maximum")
-    parser.add_argument("--course-dir", type=Path, metavar="DIR", help="the course folder holding assignments/ (and solutions/)")
+    parser.add_argument("--course-dir", type=Path, metavar="DIR",
+                        help="the course folder holding assignments/ (and solutions/); default: the current folder or"
+                        " the nearest parent that is a course, else $GRADER_COURSE_DIR, else the grader's own checkout")
     parser.add_argument("--data-root", type=Path, metavar="DIR",
                         help="where real data sets live, e.g. a folder holding cifar-10-batches-py (default: $GRADER_DATA_ROOT;"
                         " without either, a small generated data set in the same format is used)")
@@ -95,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.fail_under is not None and not 0 <= args.fail_under <= 100:
         print("grade: error: --fail-under is a percentage between 0 and 100", file=sys.stderr)
         return EXIT_USAGE
+    if not args.notebook.exists():
+        print(f"grade: error: {args.notebook}: no such file or folder", file=sys.stderr)
+        return EXIT_USAGE
     if args.data_root is not None and not args.data_root.is_dir():
         print(f"grade: error: --data-root {args.data_root} is not a folder", file=sys.stderr)
         return EXIT_USAGE
@@ -107,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from grader.grade import GradeOptions, grade_notebook
     from grader.render import render_report
-    from grader.report import write_report
+    from grader.report import fails_under, write_report
 
     options = GradeOptions(
         assignment=args.assignment, device=args.device, cell_timeout_s=args.timeout, probe_timeout_s=args.timeout,
@@ -121,6 +127,12 @@ def main(argv: list[str] | None = None) -> int:
             print("grade: error: --jobs must be at least 1", file=sys.stderr)
             return EXIT_USAGE
         import time
+
+        from grader.bulk import find_submissions
+
+        if not find_submissions(args.notebook, args.output):
+            print(f"grade: error: {args.notebook} holds no notebooks (*.ipynb) to grade", file=sys.stderr)
+            return EXIT_USAGE
 
         from grader.bulk_cli import run_bulk
         from grader.classview.commands import finish_bulk_run
@@ -155,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         print(report.model_dump_json(indent=2))
     else:
         render_report(report, Console(highlight=False))
-    if args.fail_under is not None and report.percent < args.fail_under:
+    if args.fail_under is not None and fails_under(report, args.fail_under):
         return EXIT_BELOW_THRESHOLD
     return EXIT_OK
 

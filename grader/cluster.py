@@ -22,12 +22,11 @@ from pathlib import Path
 from distributed import Client, WorkerPlugin, as_completed, get_worker
 from distributed.scheduler import KilledWorker
 
-from grader import __version__
 from grader.bulk import Item, Runner, crash_report, zygote_environment
 from grader.course import Course, UnknownAssignment
 from grader.grade import GradeOptions, grade_notebook
-from grader.notebook import SubmissionError, identify_assignment, load_notebook
-from grader.report import GradeReport, Submission
+from grader.notebook import SubmissionError, load_notebook, metadata_assignment
+from grader.report import GradeReport, error_report
 from grader.zygote.client import Zygote
 
 PLUGIN_NAME = "grader-zygote"
@@ -68,7 +67,6 @@ class ZygotePlugin(WorkerPlugin):
 
 def _worker_options(options: GradeOptions) -> dict:
     plain = asdict(options)
-    plain.pop("zygote")
     plain["course_dir"] = str(options.course_dir) if options.course_dir else None
     return plain
 
@@ -81,7 +79,7 @@ def grade_on_worker(content: bytes, filename: str, options: dict) -> str:
     with tempfile.TemporaryDirectory(prefix="grader-task-") as tmp:
         path = Path(tmp) / filename  # the file name can identify the assignment
         path.write_bytes(content)
-        report = grade_notebook(path, GradeOptions(**(options | {"course_dir": course_dir}), zygote=zygote))
+        report = grade_notebook(path, GradeOptions(**(options | {"course_dir": course_dir})), zygote)
     return report.model_dump_json()
 
 
@@ -89,18 +87,15 @@ def _needs_gpu(item: Item, options: GradeOptions, course: Course) -> bool:
     if options.device != "cuda":
         return False
     try:
-        name = identify_assignment(load_notebook(item.path), options.assignment)
+        name = course.identify(options.assignment, metadata_assignment(load_notebook(item.path)), item.path.name).name
         return name is not None and course.load(name).needs_device
     except (SubmissionError, UnknownAssignment):
         return False
 
 
 def _killed_report(item: Item, exc: KilledWorker) -> GradeReport:
-    return GradeReport(
-        assignment=None, score=0, max_score=0, status="error",
-        submission=Submission(path=str(item.relative)), grader_version=__version__,
-        errors=[f"grading this submission ended every worker that tried it ({exc}); it was not retried further"],
-    )
+    return error_report(item.relative, f"grading this submission ended every worker that tried it ({exc});"
+                        " it was not retried further")
 
 
 def dask_runner(address: str, task: Task = grade_on_worker) -> Runner:

@@ -1,63 +1,65 @@
-"""Grade one submission: load, execute, probe, judge, report.
+"""Grade one submission: identify, prepare, execute, score, report.
 
-Every path out of `grade_notebook` returns a `GradeReport`; problems a student can cause end in
-the report's `errors` with score 0, never as a traceback.
+Every path out of `grade_notebook` returns a `GradeReport`: problems a student can cause end in
+the report's `errors` with score 0, and so does any failure of the grader itself (a bug, a
+recursion limit, a scratch folder that cannot be removed), in single and in bulk mode alike.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from grader import __version__
-from grader.checks import Assignment, GradingContext, Prepared
+from grader.checks import Assignment, Check, GradingContext, Prepared
 from grader.course import Course, UnknownAssignment
 from grader.device import resolve_device
 from grader.execute import KernelSession, write_kernelspec
-from grader.notebook import SubmissionError, cell_marks, identify_assignment, load_notebook, locate_graded_cells
+from grader.notebook import (LoadedNotebook, SubmissionError, cell_marks, load_notebook, locate_graded_cells,
+                             metadata_assignment)
+from grader.plaintext import clean
 from grader.probe import ProbeOutcome, ProbeResultError, read_result
 from grader.reference import start_reference
-from grader.report import CheckResult, GradeReport, Submission
+from grader.report import CheckResult, GradeReport, Submission, error_report
 from grader.sandbox.session import KernelSandbox
 from grader.scoring import Context, score_check
+from grader.scratch import scratch_folder
 from grader.student_kernel import CellPlan, StudentRun
+from grader.timing import Deadline, Timeouts
 from grader.zygote.client import Zygote
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class GradeOptions:
+    """What the person grading chose (plain, picklable values: bulk and cluster modes send it on)."""
+
     assignment: str | None = None
     device: str = "auto"
     cell_timeout_s: float | None = None  # None: the assignment's own default
     probe_timeout_s: float | None = None  # None: each probe's own limit (--timeout sets both)
-    budget_s: float | None = None
+    budget_s: float | None = None  # wall time of the whole grading; None: the assignment's
     course_dir: Path | None = None
-    zygote: Zygote | None = None  # bulk grading: fork kernels from a pre-imported server
     sandbox: bool = True  # False (--no-sandbox): the kernel runs with the grader's own rights
     data_root: Path | None = None  # real data sets (--data-root); None: $GRADER_DATA_ROOT, else generated data
 
 
 DATA_ROOT_ENV = "GRADER_DATA_ROOT"
+# What the grader itself may add to the budget: starting and stopping kernels, cleaning up.
+OVERHEAD_S = 30.0
 
 
 def resolve_data_root(options: GradeOptions) -> Path | None:
     if options.data_root is not None:
         return Path(options.data_root)
     return Path(os.environ[DATA_ROOT_ENV]) if os.environ.get(DATA_ROOT_ENV) else None
-
-
-def _failed_report(path: Path, message: str, started: float, sha: str | None = None,
-                   assignment: str | None = None, max_score: float = 0.0) -> GradeReport:
-    return GradeReport(
-        assignment=assignment, score=0.0, max_score=max_score, status="error",
-        submission=Submission(path=str(path), sha256=sha), grader_version=__version__,
-        duration_s=round(time.monotonic() - started, 3), errors=[message],
-    )
 
 
 def kernel_environment(scratch: Path) -> dict[str, str]:
@@ -90,70 +92,134 @@ def load_expected(course: Course, assignment: Assignment) -> dict[str, ProbeOutc
     return expected
 
 
-async def grade_notebook_async(path: Path, options: GradeOptions = GradeOptions()) -> GradeReport:
-    started = time.monotonic()
-    path = Path(path)
-    try:
-        loaded = load_notebook(path)
-    except SubmissionError as exc:
-        return _failed_report(path, str(exc), started, exc.sha256)
-    name = identify_assignment(loaded, options.assignment)
-    course = Course.locate(options.course_dir)
-    if name is None:
-        return _failed_report(path, "cannot tell which assignment this is: pass --assignment NAME", started, loaded.sha256)
-    try:
-        assignment = course.load(name)
-    except UnknownAssignment as exc:
-        return _failed_report(path, str(exc), started, loaded.sha256, name)
+class Unusable(Exception):
+    """The submission cannot be graded; the message says why (becomes an error report)."""
 
-    device = resolve_device(options.device)
-    seed = int(loaded.sha256[:8], 16)
+
+@dataclass
+class Grading:
+    """The state of one grading as it goes through its stages."""
+
+    path: Path
+    options: GradeOptions
+    zygote: Zygote | None
+    started: float = field(default_factory=time.monotonic)
+    course: Course | None = None
+    loaded: LoadedNotebook | None = None
+    sha256: str | None = None
+    assignment: Assignment | None = None
+    device: str = "cpu"
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def failed(self, message: str) -> GradeReport:
+        """An error report with everything known so far (the assignment's points, the file's hash)."""
+        a = self.assignment
+        return error_report(self.path, message, sha256=self.sha256, assignment=a.name if a else None,
+                            max_score=a.max_score if a else 0.0, started=self.started)
+
+    # -- stage 1: which assignment, and can the notebook be read -------------------------------------
+    def identify(self) -> None:
+        self.course = Course.locate(self.options.course_dir)
+        load_error: SubmissionError | None = None
+        try:
+            self.loaded = load_notebook(self.path)
+            self.sha256 = self.loaded.sha256
+        except SubmissionError as exc:
+            load_error, self.sha256 = exc, exc.sha256
+        metadata = metadata_assignment(self.loaded) if self.loaded else None
+        chosen = self.course.identify(self.options.assignment, metadata, self.path.name)
+        if chosen.name is not None:
+            try:
+                self.assignment = self.course.load(chosen.name)
+            except UnknownAssignment as exc:
+                raise Unusable(str(exc)) from None
+        if load_error is not None:  # still 0 of the assignment's points when it is known
+            raise Unusable(str(load_error))
+        if chosen.error is not None:
+            raise Unusable(chosen.error)
+        self.warnings.extend(chosen.warnings)
+        assert self.loaded is not None
+        self.warnings.extend(self.loaded.warnings)
+
+
+def _error_result(check: Check, message: str) -> CheckResult:
+    return CheckResult(name=check.name, score=0.0, max_score=check.points, status="error", message=message,
+                       hidden=check.hidden, functions=list(check.probe.uses))
+
+
+def score_all(assignment: Assignment, outcomes: dict[str, ProbeOutcome], expected: dict[str, ProbeOutcome],
+              ctx: Context) -> list[CheckResult]:
+    """Each check scored on its own: one that cannot be scored costs its points, never the report."""
+    not_run = ProbeOutcome("dead", {}, detail="the kernel was not running, so this check could not run")
+    results = []
+    for check in assignment.checks:
+        try:
+            results.append(score_check(check, outcomes.get(check.probe.name, not_run), expected.get(check.probe.name), ctx))
+        except Exception as exc:
+            log.exception("scoring %s failed", check.name)
+            results.append(_error_result(check, f"the grader could not score this check ({type(exc).__name__});"
+                                                " tell your instructor"))
+    return results
+
+
+async def _execute(g: Grading, tmp: Path) -> tuple[StudentRun, dict[str, ProbeOutcome], dict[str, ProbeOutcome], bool]:
+    """Stage 2: prepare, start the reference, run the student's cells and probes in the sandbox."""
+    assert g.assignment is not None and g.loaded is not None and g.course is not None
+    assignment, options, course = g.assignment, g.options, g.course
+    name = assignment.name
+    device = g.device
+    seed = int(g.loaded.sha256[:8], 16)
     probes = sorted(assignment.probes, key=lambda p: len(p.uses))  # single-function probes first
     inputs = {p.name: p.make_inputs(seed) | ({"device": device} if assignment.needs_device else {}) for p in probes}
     hidden = [p for p in probes if p.hidden and p.reference]
     have_reference = bool(hidden) and course.has_solution(name)
-    errors: list[str] = []
-    warnings = list(loaded.warnings)
 
-    with ThreadPoolExecutor(max_workers=1) as pool, tempfile.TemporaryDirectory(prefix="grader-") as tmp:
-        scratch = Path(tmp) / "work"
-        # Probe files live outside the scratch dir, so the student's code cannot swap the directory
-        # itself for a symlink (files inside it are written and read with safe_io).
-        io_dir = Path(tmp) / "probe-io"
-        io_dir.mkdir()
-        scratch.mkdir()
-        prepared = Prepared()
-        if assignment.prepare is not None:
-            try:
-                prepared = assignment.prepare(GradingContext(device, scratch, resolve_data_root(options), seed))
-            except Exception as exc:  # the grader's set-up (e.g. a bad --data-root), not the student's doing
-                return _failed_report(path, f"could not prepare {name}: {exc}", started, loaded.sha256, name,
-                                      assignment.max_score)
-            for probe_inputs in inputs.values():
-                probe_inputs.update(prepared.inputs)
-        reference = start_reference(pool, course.solution_path(name), hidden, inputs, seed) if have_reference else None
-        budget = options.budget_s or assignment.notebook_budget_s
-        sandbox = KernelSandbox(Path(tmp), scratch, enabled=options.sandbox, cuda=device.startswith("cuda"),
-                                cpu_s=max(1800, int(3 * budget)), extra_write=[str(io_dir)])
-        session = KernelSession(scratch, write_kernelspec(Path(tmp) / "jupyter", sandbox.kernel_argv()),
-                                sandbox.environment(kernel_environment(scratch)), zygote=options.zygote,
-                                on_stop=sandbox.kill_all)
-        cell_timeout = options.cell_timeout_s or assignment.cell_timeout_s
-        run = StudentRun(session, io_dir, cell_timeout, options.budget_s or assignment.notebook_budget_s,
-                         probe_timeout_s=options.probe_timeout_s)
-        outcomes: dict[str, ProbeOutcome] = {}
+    scratch = tmp / "work"
+    # Probe files live outside the scratch dir, so the student's code cannot swap the directory
+    # itself for a symlink (files inside it are written and read with safe_io).
+    io_dir = tmp / "probe-io"
+    io_dir.mkdir()
+    scratch.mkdir()
+    prepared = Prepared()
+    if assignment.prepare is not None:
         try:
-            async with session:
-                plans = [CellPlan(i, c.source, cell_marks(c)) for i, c in loaded.code_cells]
-                await run.run_cells(plans)
+            prepared = assignment.prepare(GradingContext(device, scratch, resolve_data_root(options), seed))
+        except Exception as exc:  # the grader's set-up (e.g. a bad --data-root), not the student's doing
+            raise Unusable(f"could not prepare {name}: {exc}") from None
+        for probe_inputs in inputs.values():
+            probe_inputs.update(prepared.inputs)
+    timeouts = Timeouts.resolve(budget_s=options.budget_s, cell_s=options.cell_timeout_s, probe_s=options.probe_timeout_s,
+                                default_budget_s=assignment.notebook_budget_s, default_cell_s=assignment.cell_timeout_s,
+                                per_probe_s=prepared.timeouts)
+    deadline = Deadline(timeouts.budget_s, started=g.started)
+    outcomes: dict[str, ProbeOutcome] = {}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        reference = start_reference(pool, course.solution_path(name), hidden, inputs, seed) if have_reference else None
+        sandbox = KernelSandbox(tmp, scratch, enabled=options.sandbox, cuda=device.startswith("cuda"),
+                                cpu_s=max(1800, int(3 * timeouts.budget_s)), extra_write=[str(io_dir)])
+        session = KernelSession(scratch, write_kernelspec(tmp / "jupyter", sandbox.kernel_argv()),
+                                sandbox.environment(kernel_environment(scratch)), zygote=g.zygote,
+                                on_stop=sandbox.kill_all)
+        run = StudentRun(session, io_dir, timeouts, deadline)
+        try:
+            try:
+                await session.start()
+            except Exception as exc:
+                raise Unusable(kernel_start_message(exc)) from None
+            try:
+                await run.run_cells([CellPlan(i, c.source, cell_marks(c)) for i, c in g.loaded.code_cells])
                 for probe in probes:
-                    if probe.name in prepared.timeouts:
-                        probe = replace(probe, timeout_s=prepared.timeouts[probe.name])
                     outcomes[probe.name] = await run.run_probe(probe, inputs[probe.name], probe.seed(seed))
-        except Exception as exc:  # the kernel could not even start: report it, keep what ran
-            errors.append(f"the notebook's kernel failed: {type(exc).__name__}: {str(exc)[:200]}")
+            except Exception as exc:  # e.g. a restart failed: keep what ran, the rest scores as not run
+                g.errors.append(f"the notebook's kernel failed: {type(exc).__name__}: {clean(str(exc), 200)}")
+            finally:
+                try:
+                    await session.stop()
+                except Exception as exc:  # the sandbox's kill below still ends what is left
+                    log.warning("stopping the kernel failed: %r", exc)
         finally:
-            warnings.extend(sandbox.warnings())
+            g.warnings.extend(sandbox.warnings())
             sandbox.close()
         expected = load_expected(course, assignment)
         expected.update({p.name: ProbeOutcome("ok", dict(prepared.facts)) for p in probes if not p.reference})
@@ -161,36 +227,63 @@ async def grade_notebook_async(path: Path, options: GradeOptions = GradeOptions(
             try:
                 expected.update(reference.result())
             except Exception as exc:
-                errors.append(f"the reference solution failed on the hidden checks ({type(exc).__name__}: {exc}); tell your instructor")
-    warnings.extend(run.notes)
+                g.errors.append(f"the reference solution failed on the hidden checks ({type(exc).__name__}: {exc});"
+                                " tell your instructor")
+    return run, outcomes, expected, have_reference or not hidden
 
+
+def kernel_start_message(exc: BaseException) -> str:
+    """Why the kernel could not start, as the grader's failure (never the student's zero)."""
+    text = f"{type(exc).__name__}: {clean(str(exc), 300)}"
+    advice = "check that ipykernel is installed for this Python and that the temporary folder is writable"
+    if "too long" in str(exc).lower():
+        advice = "the temporary folder's path is too long for the kernel's sockets: set TMPDIR to a short path such as /tmp"
+    return f"the grader could not start a Python kernel for this notebook ({text}); {advice}. This is not the student's doing."
+
+
+async def _grade(g: Grading) -> GradeReport:
+    g.identify()
+    assert g.assignment is not None and g.loaded is not None and g.course is not None
+    g.device = resolve_device(g.options.device)
+    with scratch_folder() as tmp:
+        run, outcomes, expected, reference_available = await _execute(g, tmp)
+    g.warnings.extend(run.notes)
     ctx = Context(
-        cell_of=locate_graded_cells(loaded, list(assignment.graded_names)),
+        cell_of=locate_graded_cells(g.loaded, list(g.assignment.graded_names)),
         cells={r.index: r for r in run.records},
-        reference_available=have_reference or not hidden,
-        sources={i: c.source for i, c in loaded.code_cells},
+        reference_available=reference_available,
+        sources={i: c.source for i, c in g.loaded.code_cells},
     )
-    not_run = ProbeOutcome("dead", {}, detail="the kernel was not running, so this check could not run")
-    tests: list[CheckResult] = [
-        score_check(check, outcomes.get(check.probe.name, not_run), expected.get(check.probe.name), ctx)
-        for check in assignment.checks
-    ]
+    tests = score_all(g.assignment, outcomes, expected, ctx)
     return GradeReport(
-        assignment=name,
+        assignment=g.assignment.name,
         score=round(sum(t.score for t in tests), 4),
-        max_score=assignment.max_score,
+        max_score=g.assignment.max_score,
+        pending_score=sum(t.max_score for t in tests if t.status == "skipped"),
         status="graded",
         tests=tests,
-        submission=Submission(path=str(path), sha256=loaded.sha256),
-        device=device,
-        duration_s=round(time.monotonic() - started, 3),
+        submission=Submission(path=str(g.path), sha256=g.loaded.sha256),
+        device=g.device,
+        duration_s=round(time.monotonic() - g.started, 3),
         grader_version=__version__,
-        checks_sha256=course.fingerprint(name),
-        errors=errors,
-        warnings=warnings,
+        checks_sha256=g.course.fingerprint(g.assignment.name),
+        errors=g.errors,
+        warnings=g.warnings,
         cells=run.records,
     )
 
 
-def grade_notebook(path: Path, options: GradeOptions = GradeOptions()) -> GradeReport:
-    return asyncio.run(grade_notebook_async(path, options))
+async def grade_notebook_async(path: Path, options: GradeOptions = GradeOptions(), zygote: Zygote | None = None) -> GradeReport:
+    """Grade one notebook. `zygote`: fork kernels from this pre-imported server (bulk grading)."""
+    g = Grading(Path(path), options, zygote)
+    try:
+        return await _grade(g)
+    except Unusable as exc:
+        return g.failed(str(exc))
+    except Exception as exc:  # a grader bug or limit (RecursionError, ...): still a report, never a traceback
+        log.exception("grading %s failed", path)
+        return g.failed(f"internal grader error ({type(exc).__name__}: {clean(str(exc), 200)}); tell your instructor")
+
+
+def grade_notebook(path: Path, options: GradeOptions = GradeOptions(), zygote: Zygote | None = None) -> GradeReport:
+    return asyncio.run(grade_notebook_async(path, options, zygote))

@@ -18,10 +18,10 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-MARK_LINE = re.compile(r"^\s*#\|\s*grade:\s*(?P<names>[\w ,]+?)\s*$", re.MULTILINE)
 MARK_TAG_PREFIX = "grade:"
 SETUP = "setup"
-ASSIGNMENT_FROM_FILENAME = re.compile(r"(hw\d+)", re.IGNORECASE)
+# The names of one mark line; a single character class, so matching is linear in the line.
+MARK_NAMES = re.compile(r"[\w ,]+")
 
 
 class SubmissionError(Exception):
@@ -72,6 +72,8 @@ def load_notebook(path: Path) -> LoadedNotebook:
     except nbformat.ValidationError as exc:
         # Many editors write slightly off-spec notebooks; grade them, but say so.
         loaded.warnings.append(f"notebook does not fully follow the nbformat schema: {exc.message[:160]}")
+    except (RecursionError, MemoryError):  # nested deeper than the validator can follow
+        loaded.warnings.append("notebook is nested too deeply to check against the nbformat schema")
     if not nb.cells:
         raise SubmissionError(f"{path.name} has no cells", sha)
     if not loaded.code_cells:
@@ -79,32 +81,55 @@ def load_notebook(path: Path) -> LoadedNotebook:
     return loaded
 
 
-def identify_assignment(loaded: LoadedNotebook, override: str | None) -> str | None:
-    """Notebook metadata written into the stub wins, then `--assignment`, then the file name."""
+def metadata_assignment(loaded: LoadedNotebook) -> object:
+    """What the notebook's metadata says it is (anything: the student can edit it; see Course.identify)."""
     meta = loaded.nb.metadata.get("grader", {})
-    if isinstance(meta, dict) and isinstance(meta.get("assignment"), str):
-        return meta["assignment"]
-    if override:
-        return override
-    match = ASSIGNMENT_FROM_FILENAME.search(loaded.path.name)
-    return match.group(1).lower() if match else None
+    return meta.get("assignment") if isinstance(meta, dict) else None
+
+
+def mark_line_names(line: str) -> list[str] | None:
+    """The names of a `#| grade: a, b` line, or None if the line is not a mark.
+
+    Plain string operations, not one regex over the cell: the text is the student's, and a
+    backtracking pattern over a crafted line kept the grader busy for minutes.
+    """
+    text = line.strip()
+    if not text.startswith("#|"):
+        return None
+    text = text[2:].lstrip()
+    if not text.startswith("grade:"):
+        return None
+    names = text[len("grade:"):].strip()
+    if not names or not MARK_NAMES.fullmatch(names):
+        return None
+    return [n.strip() for n in names.split(",") if n.strip()]
 
 
 def cell_marks(cell: NotebookNode) -> list[str]:
     names: list[str] = []
-    for tag in cell.get("metadata", {}).get("tags", []) or []:
+    tags = cell.get("metadata", {}).get("tags", [])
+    for tag in tags if isinstance(tags, list) else []:
         if isinstance(tag, str) and tag.startswith(MARK_TAG_PREFIX):
             names.append(tag[len(MARK_TAG_PREFIX):].strip())
-    for match in MARK_LINE.finditer(cell.source if isinstance(cell.source, str) else ""):
-        names.extend(n.strip() for n in match.group("names").split(",") if n.strip())
+    source = cell.source if isinstance(cell.source, str) else ""
+    for line in source.splitlines():
+        names.extend(mark_line_names(line) or [])
     return list(dict.fromkeys(names))
 
 
-def defined_names(source: str) -> set[str]:
-    """Top-level names a cell defines; empty when the cell does not parse (magics, syntax errors)."""
+def parse_cell(source: str) -> ast.Module | None:
+    """The cell's syntax tree, or None when it does not parse (magics, syntax errors, or code
+    nested deeper than the parser's recursion limit or memory allows: the source is hostile)."""
     try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+        return ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def defined_names(source: str) -> set[str]:
+    """Top-level names a cell defines; empty when the cell does not parse."""
+    tree = parse_cell(source)
+    if tree is None:
         return set()
     names: set[str] = set()
     for node in tree.body:

@@ -9,13 +9,22 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from grader import __version__
+from grader.plaintext import MESSAGE_LIMIT, SHORT_LIMIT, clean
 
 CheckStatus = Literal["passed", "failed", "error", "timeout", "skipped"]
 CellStatus = Literal["ok", "error", "timeout", "skipped", "dead"]
+
+# Any of these may hold text from the student's code or notebook: stored without terminal escape
+# sequences or control characters, and cut to a bounded length (with a note saying so).
+Message = Annotated[str, AfterValidator(lambda text: clean(text, MESSAGE_LIMIT))]
+ShortText = Annotated[str, AfterValidator(lambda text: clean(text, SHORT_LIMIT))]
 
 
 class _Model(BaseModel):
@@ -25,11 +34,11 @@ class _Model(BaseModel):
 class CheckResult(_Model):
     """One graded check: its points and, when points were lost, why."""
 
-    name: str
+    name: ShortText
     score: float = Field(ge=0)
     max_score: float = Field(ge=0)
     status: CheckStatus
-    message: str = ""
+    message: Message = ""
     hidden: bool = False
     functions: list[str] = Field(default_factory=list, description="the graded functions this check calls")
     duration_s: float = 0.0
@@ -41,17 +50,17 @@ class CellRecord(_Model):
     index: int
     status: CellStatus
     duration_s: float = 0.0
-    marks: list[str] = Field(default_factory=list, description="graded names defined in this cell")
-    error: str | None = Field(default=None, description="exception type and first line of its message")
+    marks: list[ShortText] = Field(default_factory=list, description="graded names defined in this cell")
+    error: Message | None = Field(default=None, description="exception type and first line of its message")
 
 
 class Submission(_Model):
-    path: str
+    path: Annotated[str, AfterValidator(lambda text: clean(text, 4096))]
     sha256: str | None = None
 
 
 class GradeReport(_Model):
-    assignment: str | None
+    assignment: ShortText | None
     score: float = Field(ge=0)
     max_score: float = Field(ge=0)
     status: Literal["graded", "error"] = Field(
@@ -65,15 +74,45 @@ class GradeReport(_Model):
     checks_sha256: str | None = Field(
         default=None, description="fingerprint of the assignment's checks and expected outcomes used"
     )
-    errors: list[str] = Field(default_factory=list, description="why points could not be awarded")
-    warnings: list[str] = Field(default_factory=list)
+    errors: list[Message] = Field(default_factory=list, description="why points could not be awarded")
+    warnings: list[Message] = Field(default_factory=list)
     cells: list[CellRecord] = Field(default_factory=list)
-    percent: float = Field(default=0.0, description="score / max_score in percent; always recomputed")
+    pending_score: float = Field(
+        default=0.0, ge=0,
+        description="points of hidden checks not run here (no solutions/ offline): the instructor grades them; "
+        "they are left out of `percent`",
+    )
+    percent: float = Field(
+        default=0.0,
+        description="score / (max_score - pending_score) in percent: of the points graded here; always recomputed",
+    )
 
     @model_validator(mode="after")
     def _derive_percent(self) -> GradeReport:
-        self.percent = round(100.0 * self.score / self.max_score, 2) if self.max_score else 0.0
+        graded_max = self.max_score - self.pending_score
+        self.percent = round(100.0 * self.score / graded_max, 2) if graded_max > 0 else 0.0
         return self
+
+
+def error_report(path: Path | str, message: str, *, sha256: str | None = None, assignment: str | None = None,
+                 max_score: float = 0.0, started: float | None = None) -> GradeReport:
+    """The report of a submission that could not be graded: 0 of the assignment's points, and why.
+
+    The one place such reports are made (single, bulk and cluster grading), so they look alike.
+    """
+    duration = round(time.monotonic() - started, 3) if started is not None else 0.0
+    return GradeReport(
+        assignment=assignment, score=0.0, max_score=max_score, status="error",
+        submission=Submission(path=str(path), sha256=sha256), grader_version=__version__,
+        duration_s=duration, errors=[message],
+    )
+
+
+def fails_under(report: GradeReport, fail_under: float) -> bool:
+    """--fail-under counts the points graded here: hidden checks left to the instructor are not lost."""
+    if report.status == "graded" and report.max_score > 0 and report.pending_score >= report.max_score:
+        return False  # nothing could be graded here, so nothing to hold against the threshold
+    return report.percent < fail_under
 
 
 def report_schema() -> dict:

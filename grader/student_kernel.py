@@ -4,11 +4,13 @@ Recovery rule: when the kernel dies or is stuck in code that ignores interrupts,
 is started and the cells that had completed are replayed (the culprit is not), so one broken
 function costs only its own checks. After MAX_RESTARTS the remaining work is reported as
 lost rather than retried forever.
+
+Time: every cell, replay, probe and ping takes its limit from the submission's one `Deadline`
+(grader/timing.py); once it has passed, what is left is reported as not run.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -17,6 +19,7 @@ from grader.checks import Probe
 from grader.execute import KernelSession, RunResult
 from grader.probe import ProbeOutcome, ProbeResultError, kernel_call, probe_source, read_result, write_inputs
 from grader.report import CellRecord
+from grader.timing import PING_TIMEOUT_S, Deadline, Timeouts
 
 MAX_RESTARTS = 3
 
@@ -32,23 +35,20 @@ class CellPlan:
 class StudentRun:
     kernel: KernelSession
     io_dir: Path
-    cell_timeout_s: float
-    budget_s: float
-    probe_timeout_s: float | None = None  # set by --timeout: overrides each probe's own limit
+    timeouts: Timeouts
+    deadline: Deadline
     records: list[CellRecord] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     _completed: list[CellPlan] = field(default_factory=list)
     _broken: dict[str, str] = field(default_factory=dict)  # function -> 'timeout' | 'dead'
 
     async def run_cells(self, cells: list[CellPlan]) -> list[CellRecord]:
-        started = time.monotonic()
         for plan in cells:
-            left = self.budget_s - (time.monotonic() - started)
-            if left <= 0 or self.kernel.restarts > MAX_RESTARTS:
-                why = "the notebook's time budget was used up" if left <= 0 else "the kernel kept dying"
+            if self.deadline.expired() or self.kernel.restarts > MAX_RESTARTS:
+                why = "the notebook's time budget was used up" if self.deadline.expired() else "the kernel kept dying"
                 self.records.append(CellRecord(index=plan.index, status="skipped", marks=plan.marks, error=why))
                 continue
-            result = await self.kernel.run_cell(plan.source, min(self.cell_timeout_s, left))
+            result = await self.kernel.run_cell(plan.source, self.deadline.cap(self.timeouts.cell_s))
             self.records.append(
                 CellRecord(index=plan.index, status=result.status, duration_s=round(result.duration_s, 3),
                            marks=plan.marks, error=result.error)
@@ -61,7 +61,9 @@ class StudentRun:
 
     async def _recover(self, result: RunResult, what: str) -> None:
         """After a timeout or death, make sure a usable kernel with the completed cells exists."""
-        if result.status == "timeout" and await self.kernel.responsive():
+        if self.deadline.expired():
+            return  # nothing more will run: no restart, no replay
+        if result.status == "timeout" and await self._responsive():
             return
         if self.kernel.restarts >= MAX_RESTARTS:
             self.kernel.restarts += 1
@@ -70,11 +72,19 @@ class StudentRun:
         self.notes.append(f"the kernel {cause} during {what}; restarted it and re-ran the cells before it")
         await self.kernel.restart()
         for plan in self._completed:
-            replay = await self.kernel.run_cell(plan.source, self.cell_timeout_s)
+            if self.deadline.expired():
+                self.notes.append("the time budget ran out while re-running cells after the restart")
+                return
+            replay = await self.kernel.run_cell(plan.source, self.deadline.cap(self.timeouts.cell_s))
             if replay.status not in ("ok", "error"):
                 self.notes.append(f"cell {plan.index} did not re-run cleanly after the restart ({replay.status})")
                 if replay.status == "dead":
                     return
+
+    async def _responsive(self) -> bool:
+        """After a timeout: did the interrupt work, or is the kernel stuck in a loop that ignores it?"""
+        result = await self.kernel.run_cell("pass", self.deadline.cap(PING_TIMEOUT_S))
+        return result.status == "ok"
 
     async def run_probe(self, probe: Probe, inputs: dict, seed: int) -> ProbeOutcome:
         broken = {name: self._broken[name] for name in probe.uses if name in self._broken}
@@ -85,11 +95,13 @@ class StudentRun:
             return ProbeOutcome(status, {}, detail=f"{', '.join(broken)} {what} in an earlier check, so it was not called again")
         if self.kernel.restarts > MAX_RESTARTS:
             return ProbeOutcome("dead", {}, detail="the kernel kept dying, so this check could not run")
+        if self.deadline.expired():
+            return ProbeOutcome("timeout", {}, detail="the notebook's time budget was used up before this check could run")
         in_path, out_path = self.io_dir / f"{probe.name}.in", self.io_dir / f"{probe.name}.out"
         out_path.unlink(missing_ok=True)
         write_inputs(in_path, inputs)
         code = kernel_call(probe_source(probe.fn, probe.helpers), probe.fn.__name__, list(probe.uses), in_path, out_path, seed)
-        timeout = self.probe_timeout_s or probe.timeout_s
+        timeout = self.deadline.cap(self.timeouts.probe(probe.name, probe.timeout_s))
         result = await self.kernel.run_cell(code, timeout)
         names = ", ".join(probe.uses)
         if result.status in ("timeout", "dead"):

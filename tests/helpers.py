@@ -64,9 +64,10 @@ def grade(nb_or_path: nbformat.NotebookNode | Path, tmp_path: Path, name: str = 
           fork: bool = True, **options) -> GradeReport:
     """Grade in-process; `fork=False` starts the kernel the way a single `grade` command does."""
     path = nb_or_path if isinstance(nb_or_path, Path) else write(nb_or_path, tmp_path / name)
-    if fork:
-        options.setdefault("zygote", shared_zygote())
-    return grade_notebook(path, GradeOptions(**options))
+    zygote = options.pop("zygote", None)
+    if fork and zygote is None:
+        zygote = shared_zygote()
+    return grade_notebook(path, GradeOptions(**options), zygote)
 
 
 def lost(report: GradeReport) -> set[str]:

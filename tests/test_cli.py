@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -43,12 +44,50 @@ def test_malformed_notebook_gets_a_zero_report_and_a_reason(tmp_path, name):
     assert len(report.errors) == 1 and "\n" not in report.errors[0] and name in report.errors[0]
 
 
-def test_missing_file_is_reported_and_a_folder_needs_an_output_dir(tmp_path):
+def test_a_missing_path_is_a_usage_error_and_a_folder_needs_an_output_dir(tmp_path, capsys):
     out = tmp_path / "r.json"
-    assert main([str(tmp_path / "nope.ipynb"), "-o", str(out), "--json"]) == 0
-    report = GradeReport.model_validate_json(out.read_text())
-    assert report.status == "error" and "no such file" in report.errors[0]
+    assert main([str(tmp_path / "nope.ipynb"), "-o", str(out), "--json"]) == 2
+    assert "no such file" in capsys.readouterr().err and not out.exists()
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.ipynb").write_text("{}")
     assert main([str(tmp_path), "--json"]) == 2  # a folder is bulk grading: it needs -o OUTDIR
+
+
+def test_a_folder_without_notebooks_says_so_and_exits_2(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("not a notebook")
+    assert main([str(tmp_path / "empty"), "-o", str(tmp_path / "out")]) == 2
+    assert "no notebooks" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("how", ["--assignment", "file name"])
+def test_a_broken_notebook_of_a_known_assignment_reports_its_max_score(tmp_path, how):
+    path = tmp_path / ("hw3_alice.ipynb" if how == "file name" else "submission.ipynb")
+    path.write_bytes(b"{ this is not json")
+    out = tmp_path / "r.json"
+    args = [str(path), "-o", str(out)] + (["--assignment", "hw3"] if how == "--assignment" else [])
+    assert main(args) == 0
+    report = GradeReport.model_validate_json(out.read_text())
+    assert report.status == "error" and report.assignment == "hw3"
+    assert report.max_score == 18 and report.score == 0 and report.percent == 0
+
+
+def test_assignment_option_wins_over_metadata_with_a_warning(tmp_path):
+    nb = stub("hw3")
+    nb.metadata["grader"] = {"assignment": "hw2"}
+    nb.cells = nb.cells[:2]  # the setup cell only: fast
+    out = tmp_path / "r.json"
+    assert main([str(write(nb, tmp_path / "hw2.ipynb")), "--assignment", "hw3", "-o", str(out)]) == 0
+    report = GradeReport.model_validate_json(out.read_text())
+    assert report.assignment == "hw3" and report.status == "graded" and report.max_score == 18
+    assert any("'hw2'" in w and "--assignment" in w for w in report.warnings), report.warnings
+
+
+def test_an_unknown_assignment_option_is_a_report_that_names_the_known_ones(tmp_path):
+    out = tmp_path / "r.json"
+    assert main([str(write(stub("hw3"), tmp_path / "x.ipynb")), "--assignment", "hw99", "-o", str(out)]) == 0
+    report = GradeReport.model_validate_json(out.read_text())
+    assert report.status == "error" and "unknown assignment 'hw99'" in report.errors[0] and "hw3" in report.errors[0]
 
 
 def test_unknown_assignment_is_a_zero_report(tmp_path):
@@ -99,3 +138,50 @@ def test_fail_under_exits_1_below_threshold(tmp_path):
     assert result.returncode == 1
     printed = json.loads(result.stdout)
     assert printed["score"] == 0 and printed == json.loads(out.read_text())
+
+
+def copy_course(dest: Path, names: tuple[str, ...] = ("hw3",)) -> Path:
+    """A course folder of one's own (no solutions/): what a student or a new author has."""
+    for name in names:
+        shutil.copytree(ROOT / "assignments" / name, dest / "assignments" / name)
+    return dest
+
+
+def test_offline_hidden_checks_are_pending_not_lost(tmp_path):
+    course = copy_course(tmp_path / "course")
+    out = tmp_path / "r.json"
+    result = run([str(ROOT / "solutions" / "hw3.ipynb"), "--course-dir", str(course), "-o", str(out), "--fail-under", "100"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = GradeReport.model_validate_json(out.read_text())
+    hidden = [t for t in report.tests if t.hidden]
+    assert hidden and all(t.status == "skipped" for t in hidden)
+    assert report.pending_score == sum(t.max_score for t in hidden) == 3
+    assert report.score == 15 and report.max_score == 18 and report.percent == 100
+    assert "–/1" in result.stdout and "0/1" not in result.stdout
+    assert "3 points from hidden checks your instructor will grade" in " ".join(result.stdout.split())
+
+
+def test_a_command_run_inside_a_course_folder_uses_that_course(tmp_path, monkeypatch):
+    from grader.course import COURSE_ENV, Course
+
+    course = copy_course(tmp_path / "course")
+    (course / "notes").mkdir()
+    monkeypatch.setenv(COURSE_ENV, str(ROOT))
+    monkeypatch.chdir(course / "notes")
+    assert Course.locate().root == course.resolve()  # the cwd's parents before $GRADER_COURSE_DIR
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(COURSE_ENV, str(course))
+    assert Course.locate().root == course.resolve()  # then $GRADER_COURSE_DIR, before the checkout
+    monkeypatch.delenv(COURSE_ENV)
+    assert Course.locate().root == ROOT  # then the checkout the grader runs from
+
+
+def test_an_assignment_folder_without_checks_says_what_to_create(tmp_path):
+    course = copy_course(tmp_path / "course")
+    (course / "assignments" / "hw7").mkdir()
+    out = tmp_path / "r.json"
+    nb = write(stub("hw3"), tmp_path / "hw7.ipynb")
+    assert main([str(nb), "--course-dir", str(course), "--assignment", "hw7", "-o", str(out)]) == 0
+    report = GradeReport.model_validate_json(out.read_text())
+    assert report.status == "error" and "create" in report.errors[0]
+    assert str(course / "assignments" / "hw7" / "checks.py") in report.errors[0]

@@ -11,9 +11,9 @@ from grader.notebook import (
     LoadedNotebook,
     SubmissionError,
     cell_marks,
-    identify_assignment,
     load_notebook,
     locate_graded_cells,
+    metadata_assignment,
 )
 from grader.similarity.fingerprint import kgram_hashes
 from grader.similarity.normalize import FunctionCode, graded_function, module_tokens
@@ -83,7 +83,8 @@ def collect(root: Path, course: Course, k: int, out_dir: Path | None = None,
         except SubmissionError as exc:
             result.skipped[submission] = str(exc)
             continue
-        name = identify_assignment(loaded, assignment)
+        # Membership in the course, never a path from the notebook (see Course.identify).
+        name = course.identify(assignment, metadata_assignment(loaded), path.name).name
         if name is None or name in missing:
             result.skipped[submission] = "its assignment is unknown" if name is None else f"no stub for {name}"
             continue
