@@ -60,7 +60,13 @@ def run_bulk(root: Path, out_dir: Path, options: GradeOptions, jobs: int | None,
             loop.remove_signal_handler(signal.SIGINT)
 
     with progress:
-        result = asyncio.run(main())
+        try:
+            result = asyncio.run(main())
+        except KeyboardInterrupt:
+            # nbclient restores Python's default SIGINT handler each time it ends a kernel, so a
+            # Ctrl-C may arrive as KeyboardInterrupt; asyncio.run has cancelled and finished every
+            # grading (kernels stopped, scratch folders removed) before this point.
+            result = None
     out_dir.mkdir(parents=True, exist_ok=True)
     from grader.bulk import find_submissions
 

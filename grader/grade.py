@@ -14,15 +14,20 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from grader import __version__
 from grader.checks import Assignment, Check, GradingContext, Prepared
 from grader.course import Course, UnknownAssignment
 from grader.device import resolve_device
 from grader.execute import KernelSession, write_kernelspec
-from grader.notebook import (LoadedNotebook, SubmissionError, cell_marks, load_notebook, locate_graded_cells,
-                             metadata_assignment)
+from grader.notebook import (
+    LoadedNotebook,
+    SubmissionError,
+    cell_marks,
+    load_notebook,
+    locate_graded_cells,
+    metadata_assignment,
+)
 from grader.plaintext import clean
 from grader.probe import ProbeOutcome, ProbeResultError, read_result
 from grader.reference import start_reference
