@@ -112,7 +112,7 @@ class StudentRun:
                       else f"the kernel died while running {names} (os._exit, a crash or running out of memory)")
             return ProbeOutcome(result.status, {}, detail=detail, duration_s=result.duration_s)
         try:
-            outcome = read_result(out_path)
+            outcome = read_result(out_path, probe.uses)
         except ProbeResultError as exc:
             detail = str(exc)
             if result.status == "error" and result.error:
