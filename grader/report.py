@@ -122,6 +122,12 @@ def report_schema() -> dict:
 def write_atomic(path: Path, text: str) -> None:
     """Write via a temp file in the same directory and rename, so a reader never sees half a file."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        # /dev/null, a FIFO, /dev/stdout: write through. Renaming over it would replace the device
+        # with a regular file (as root, `-o /dev/null` broke /dev/null for the whole machine).
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

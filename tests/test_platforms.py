@@ -285,3 +285,22 @@ def test_bulk_console_and_summary_md_put_the_sandbox_section_at_the_top(tmp_path
     assert summary.startswith("# Grading summary\n\n## Sandbox")
     assert summary.index("## Sandbox") < summary.index("| assignment | check |")
     assert summary.count("process cleanup") == 1
+
+
+def test_writing_a_report_to_a_device_or_fifo_writes_through_and_never_replaces_it(tmp_path):
+    """`grade -o /dev/null` as root once replaced /dev/null with a regular file for the whole machine."""
+    import stat
+    import threading
+
+    from grader.report import write_atomic
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()))
+    reader.start()
+    write_atomic(fifo, "report")
+    reader.join(10)
+    assert received == ["report"] and stat.S_ISFIFO(os.stat(fifo).st_mode)
+    write_atomic(Path(os.devnull), "report")
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
