@@ -126,6 +126,7 @@ others = [subprocess.Popen(["sleep", "60"]) for _ in range(int(sys.argv[2]))]  #
 scratch = Path(sys.argv[1])
 policy = build_policy(scratch, scratch / "status.json")
 policy.limits.processes, policy.limits.address_space = int(sys.argv[3]), None
+policy.network = sys.argv[4]  # open: no namespace of its own, so the cap is shared with the user's tasks
 pid = os.fork()
 if pid == 0:  # the kernel: sandboxed, then forks until refused
     apply(policy)
@@ -150,12 +151,13 @@ print(json.dumps(json.loads((scratch / "status.json").read_text())))
 """
 
 
-def test_the_process_cap_counts_only_the_kernels_tasks_whatever_else_the_user_runs():
+@pytest.mark.parametrize("network", ["isolated", "open"])
+def test_the_process_cap_counts_only_the_kernels_tasks_whatever_else_the_user_runs(network):
     """Non-root without a pids cgroup: 100 other processes of the uid must not raise the kernel's cap."""
     scratch = Path(tempfile.mkdtemp(prefix="grader-nproc-"))
     if os.geteuid() == 0:
         os.chown(scratch, UID, GID)
-    argv = [sys.executable, "-c", FORK_COUNT, str(scratch), "100", "40"]
+    argv = [sys.executable, "-c", FORK_COUNT, str(scratch), "100", "40", network]
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT), "HOME": str(scratch)}
     try:
         if os.geteuid() == 0:
@@ -171,5 +173,6 @@ def test_the_process_cap_counts_only_the_kernels_tasks_whatever_else_the_user_ru
             assert "only its tasks" in status["active"]["process count"] or "cgroup" in status["active"]["process count"]
         else:  # no user namespace here: the report must say the cap is shared, not claim 40
             assert "counts every process of uid" in status["missing"]["process count"]
+            assert network == "open" or "network" in status["missing"] or "network namespace" in status["missing"]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

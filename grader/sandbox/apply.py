@@ -19,7 +19,7 @@ from typing import Literal
 from grader.sandbox.cgroup import KernelCgroup
 from grader.sandbox.cgroup import enforced as cgroup_enforced
 from grader.sandbox.limits import apply_limits
-from grader.sandbox.policy import SandboxPolicy
+from grader.sandbox.policy import SandboxPolicy, user_namespace
 
 
 @dataclass
@@ -37,7 +37,6 @@ def apply(policy: SandboxPolicy, extra_read_write: Sequence[str] = ()) -> Sandbo
     status = SandboxStatus()
     as_root = os.geteuid() == 0
 
-    user_namespace = _user_namespace()
     if policy.cgroup_dirs:
         try:
             KernelCgroup(dirs=policy.cgroup_dirs).join()
@@ -62,8 +61,8 @@ def apply(policy: SandboxPolicy, extra_read_write: Sequence[str] = ()) -> Sandbo
             status.missing["network namespace"] = f"{exc}"
 
     # RLIMIT_NPROC counts the tasks of a uid *per user namespace*: in a namespace made for this
-    # kernel alone (unprivileged network isolation) it counts only the kernel's own tasks.
-    own_namespace = _user_namespace() != user_namespace
+    # kernel alone (unprivileged network isolation, bubblewrap) it counts only the kernel's own tasks.
+    own_namespace = policy.grader_user_namespace != 0 and user_namespace() != policy.grader_user_namespace
     nproc: Literal["exact", "shared"] | None = None
     if not as_root and "process count" not in status.active:
         nproc = "exact" if own_namespace else "shared"
@@ -140,13 +139,6 @@ def _apply_elsewhere(policy: SandboxPolicy) -> SandboxStatus:
         with open(policy.status_path, "w", encoding="utf-8") as fh:
             fh.write(json.dumps(asdict(status)))
     return status
-
-
-def _user_namespace() -> int:
-    try:
-        return os.stat("/proc/self/ns/user").st_ino
-    except OSError:
-        return 0
 
 
 def read_status(path: str) -> SandboxStatus | None:

@@ -38,6 +38,9 @@ class SandboxPolicy:
     cgroup_dirs: list[str] = field(default_factory=list)  # cgroups to join before anything else
     drop_capabilities: bool = True
     status_path: str | None = None  # where the wrapper reports what it applied
+    # the grader's user namespace (inode): a kernel in another one has a namespace of its own,
+    # where RLIMIT_NPROC counts only its tasks (whoever made it: the wrapper or bubblewrap)
+    grader_user_namespace: int = 0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -55,6 +58,14 @@ def _existing(paths: list[str]) -> list[str]:
         if path and os.path.exists(path) and path not in seen:
             seen.append(path)
     return seen
+
+
+def user_namespace() -> int:
+    """This process's user namespace (the inode of /proc/self/ns/user; 0 where there is none)."""
+    try:
+        return os.stat("/proc/self/ns/user").st_ino
+    except OSError:
+        return 0
 
 
 def grader_package_dir() -> str:
@@ -77,6 +88,7 @@ def build_policy(scratch: Path, status_path: Path | None = None, *, cuda: bool =
         limits=limits,
         cgroup_dirs=list(cgroup_dirs or []),
         status_path=str(status_path) if status_path else None,
+        grader_user_namespace=user_namespace(),
     )
 
 
