@@ -172,7 +172,7 @@ def test_reading_solutions_is_denied_in_a_forked_kernel_too(tmp_path, protection
 
     async def run() -> GradeReport:
         with Zygote(tmp_path / "zygote", dict(os.environ)) as zygote:
-            return await grade_notebook_async(path, GradeOptions(zygote=zygote))
+            return await grade_notebook_async(path, GradeOptions(), zygote)
 
     try:
         report = asyncio.run(run())
