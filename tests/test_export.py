@@ -1,4 +1,4 @@
-"""Exports for CI and LMSs, checked against the formats in ../shared/formats.md; the examples run."""
+"""Exports for CI and LMSs, checked against the formats in docs/formats.md; the examples run."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""hw3 graded end to end: the solution, the stub, and each typical mistake of assignments.md."""
+"""hw3 graded end to end: the solution, the stub, and each typical mistake of docs/assignments.md."""
 
 from __future__ import annotations
 

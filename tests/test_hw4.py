@@ -1,4 +1,4 @@
-"""hw4 graded end to end: the solution, the stub, and each typical mistake of assignments.md.
+"""hw4 graded end to end: the solution, the stub, and each typical mistake of docs/assignments.md.
 
 The solution is graded in a fresh kernel (the path a student's `grade hw4.ipynb` takes); the
 stub and the mistakes in kernels forked from the test process's shared server (tests.helpers).

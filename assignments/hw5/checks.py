@@ -23,7 +23,7 @@ from grader.forbid import Forbid
 from grader.judge import as_number, assert_close, describe, quote, shape_text, tensor, value
 from grader.probe import ProbeOutcome, TensorValue
 
-# The worked examples of assignments.md, most with the defaults left out.
+# The worked examples of docs/assignments.md, most with the defaults left out.
 CONV_TABLE = [
     {"n": 32, "kernel_size": 5, "padding": 2},
     {"n": 32, "kernel_size": 3},

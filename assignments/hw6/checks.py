@@ -3,7 +3,7 @@
 Probes (`probe_*`) run inside the student's kernel and only call the student's code and return
 data; judges (`judge_*`) run in the grader and decide points. See grader/checks.py.
 
-How the training is judged (design.md, "Training checks"): `prepare` writes the training data in
+How the training is judged (docs/architecture.md, "Training checks"): `prepare` writes the training data in
 CIFAR-10's on-disk format into the kernel's scratch folder and keeps the held-out split in the
 grader's memory. The probe builds the loaders with `torchvision.datasets.CIFAR10`, hands the
 student's `train` a fresh `CIFARNet()` (in eval mode, to see whether `train` switches it to

@@ -5,7 +5,7 @@ client connection carries one JSON request line, gets back `{"pid": N}` once the
 own session leader, and later `{"exit": CODE}` (negative: killed by that signal). Closing the
 connection early kills the child's process group.
 
-Traps handled here (measured, see design.md): no parallel torch op may run before fork (GNU
+Traps handled here (measured, see docs/architecture.md, "The fork server"): no parallel torch op may run before fork (GNU
 OpenMP deadlocks the children), so torch is imported, never used; RNGs are reseeded per child;
 the zygote stays single-threaded; inherited sockets are closed in the child; the zygote exits
 when the grader that started it goes away, and its kernels follow it (their parent poller
