@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 
 from grader.author.cli import main
-from tests.helpers import ROOT
+from tests.helpers import ROOT, assert_full_marks, assert_stub_scores_zero, grade
 
 EXAMPLE = ROOT / "docs" / "examples" / "hw7"
 
@@ -33,6 +33,31 @@ def grade_author(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "GRADER_COURSE_DIR"}
     command = [str(Path(sys.executable).parent / "grade-author"), *args]
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_hw7_from_the_guide_builds_in_its_own_course_and_a_broken_hidden_probe_fails_the_build(tmp_path):
+    course = new_course(tmp_path / "course")
+    built = grade_author("build", "hw7", cwd=course)
+    assert built.returncode == 0, built.stderr
+    assert "solution 12/12, stub 0/12" in built.stdout
+    stub_path = course / "assignments" / "hw7" / "hw7.ipynb"
+    assert stub_path.is_file() and (course / "assignments" / "hw7" / "expected" / "drop_30.safetensors").is_file()
+    assert not (ROOT / "assignments" / "hw7").exists()  # built there, not in the grader's checkout
+
+    assert_full_marks(grade(course / "solutions" / "hw7.ipynb", tmp_path, course_dir=course, assignment="hw7"), 12)
+    assert_stub_scores_zero(grade(stub_path, tmp_path, course_dir=course))
+
+    # An author's change: the hidden rates now reach 1.5, which the solution rejects (assert 0 <= dropout <= 1).
+    checks = course / "assignments" / "hw7" / "checks.py"
+    text = checks.read_text()
+    assert "rng.uniform(0.2, 0.8)" in text
+    checks.write_text(text.replace("rng.uniform(0.2, 0.8)", "rng.uniform(1.2, 1.5)"))
+    stub_before = stub_path.read_bytes()
+    broken = grade_author("build", "hw7", cwd=course)
+    assert broken.returncode != 0
+    assert "probe drop_hidden" in broken.stderr and "AssertionError" in broken.stderr, broken.stderr
+    assert "Traceback" not in broken.stderr + broken.stdout
+    assert stub_path.read_bytes() == stub_before  # a failed build writes nothing
 
 
 def test_a_missing_checks_py_says_what_to_create(tmp_path, capsys):
@@ -88,3 +113,11 @@ def test_calibrate_shows_the_spread_of_a_training_check_over_seeds(tmp_path, cap
     assert "trains a network to 0.85 held-out accuracy: full points on 3 of 3 seeds" in out
     assert main(["calibrate", "hw7", "no_such_probe", "--course-dir", str(course)]) == 1
     assert "its probes: keep_all" in capsys.readouterr().err
+
+
+def test_outside_any_course_build_says_where_it_looked(tmp_path):
+    empty = tmp_path / "not-a-course"
+    empty.mkdir()
+    result = grade_author("build", "--course-dir", str(empty), cwd=empty)
+    assert result.returncode == 2 and "no assignment with a solution" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -67,10 +67,12 @@ def load_assignment(course: Course, name: str) -> Assignment:
         )
     try:
         assignment = course.load(name)
-    except SyntaxError as exc:
-        raise AuthorError(f"{name}: {exc.filename}, line {exc.lineno}: {exc.msg}") from None
     except Exception as exc:  # whatever checks.py raises while it is imported
-        raise AuthorError(f"{name}: importing {checks} raised {type(exc).__name__}: {exc}{_course_frame(exc, course)}") from None
+        cause = exc.__cause__ or exc  # Course.load wraps it for the person grading; the author wants the cause
+        if isinstance(cause, SyntaxError):
+            raise AuthorError(f"{name}: {cause.filename}, line {cause.lineno}: {cause.msg}") from None
+        raise AuthorError(f"{name}: importing {checks} raised {type(cause).__name__}: {cause}"
+                          f"{_course_frame(cause, course)}") from None
     if assignment.name != name:
         raise AuthorError(f"{name}: {checks} defines Assignment(name={assignment.name!r}); the folder and the name must match")
     return assignment
