@@ -281,3 +281,16 @@ def test_real_cgroup2_kills_a_setsid_child(tmp_path):
     time.sleep(0.1)
     assert not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2]
     assert not Path(group.dirs[0]).exists()
+
+
+def test_the_cgroup_root_is_a_parameter_a_plain_directory_tree_works_too(tmp_path):
+    """No fake file system: the real one on a temp dir laid out like a cgroup2 root."""
+    (tmp_path / "cgroup.controllers").write_text("cpu io memory pids\n")
+    (tmp_path / "cgroup.subtree_control").write_text("")
+    (tmp_path / "cgroup.procs").write_text("")
+    placement = place(128, 1 << 30, root=tmp_path, self_cgroup="0::/\n")
+    assert placement.missing == {}
+    directory = Path(placement.group.dirs[0])
+    assert directory.parent == tmp_path
+    assert (directory / "pids.max").read_text() == "128\n"
+    assert (directory / "memory.max").read_text() == f"{1 << 30}\n"

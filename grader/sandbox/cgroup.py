@@ -307,9 +307,10 @@ def _place_v2(base: Path, own_path: str, name: str, pids_max: int | None,
         return Placement(None, {CLEANUP: why, **{PROTECTION[c]: why for c in CONTROLLERS}})
     group.dirs.append(str(directory))
     try:
-        if pids_max and fs.exists(directory / "pids.max"):
+        # a controller the parent now hands down has its files in every child: write the limit
+        if pids_max and PROTECTION["pids"] not in missing:
             fs.write(directory / "pids.max", f"{pids_max}\n")
-        if memory_max and fs.exists(directory / "memory.max"):
+        if memory_max and PROTECTION["memory"] not in missing:
             fs.write(directory / "memory.max", f"{memory_max}\n")
             if fs.exists(directory / "memory.swap.max"):
                 fs.write(directory / "memory.swap.max", "0\n")
