@@ -28,7 +28,9 @@ class CappedNotebookClient(NotebookClient):
         if getattr(self, "_capped_outs", None) is not outs:  # a new cell
             self._capped_outs, self._capped_used, self._capped_hit = outs, 0, False
         self._capped_used += _size(msg.get("content") or {})
-        if self._capped_used <= self.output_limit or msg.get("msg_type") == "error":
+        # Error outputs count too: an exception's text is the student's and can be any size (the
+        # cell's status comes from the execute reply, not from this output).
+        if self._capped_used <= self.output_limit:
             return super().output(outs, msg, display_id, cell_index)
         if not self._capped_hit:
             self._capped_hit = True

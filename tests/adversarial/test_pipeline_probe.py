@@ -125,3 +125,19 @@ def test_forged_results_cost_the_checks_and_still_give_a_report(tmp_path, forged
     assert report.status == "graded" and report.score == 0 and report.max_score == 18
     first = by_name(report)["softmax: values on a non-square batch"]
     assert first.status == "error" and "invalid result" in first.message, first.message
+
+
+def test_error_outputs_count_toward_the_output_cap():
+    import nbformat
+
+    from grader.sandbox.output import CappedNotebookClient
+
+    client = CappedNotebookClient(nbformat.v4.new_notebook())
+    client.clear_before_next_output = False  # set by nbclient when a cell starts
+    outs: list = []
+    msg = {"msg_type": "error", "header": {"msg_type": "error"}, "parent_header": {}, "metadata": {},
+           "content": {"ename": "ValueError", "evalue": "x", "traceback": ["y" * 400_000]}}
+    for _ in range(20):  # 8 MB of tracebacks
+        client.output(outs, msg, None, 0)
+    kept = sum(len("".join(o.get("traceback", []))) for o in outs)
+    assert kept <= client.output_limit and any("truncated" in o.get("text", "") for o in outs)
