@@ -90,11 +90,21 @@ def _load_inputs(in_path):
     return tensors, meta
 
 
+def _library_dirs():
+    """Where installed code lives (the standard library, site-packages): never the student's lines."""
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    return tuple(paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if paths.get(k))
+
+
 def _student_frames(exc):
-    """The last frames of a traceback that are not the grader's own, as 'line N: code'."""
+    """The last frames of a traceback that are the student's own (not the grader's, not torch's), as 'line N: code'."""
+    libraries = _library_dirs()
     frames = [
         fr for fr in traceback.extract_tb(exc.__traceback__)
         if "<grader" not in fr.filename and "probe_runtime" not in fr.filename
+        and not fr.filename.startswith(libraries)
     ]
     return ["line %s: %s" % (fr.lineno, (fr.line or "").strip()) for fr in frames[-3:]]
 
