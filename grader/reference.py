@@ -8,6 +8,7 @@ without `solutions/` never pays for it in the grader process.
 
 from __future__ import annotations
 
+import linecache
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -24,7 +25,11 @@ def reference_namespace(solution: Path) -> dict[str, Any]:
     namespace: dict[str, Any] = {"__name__": "__reference__"}
     for index, cell in loaded.code_cells:
         if cell_marks(cell):
-            code = compile(cell.source, f"<solution cell {index}>", "exec")
+            filename = f"<solution {solution.name} cell {index}>"
+            # Registered so a traceback through the solution shows its code ("line 2: assert ..."),
+            # which is how `grade-author build` tells the author where the solution failed.
+            linecache.cache[filename] = (len(cell.source), None, cell.source.splitlines(True), filename)
+            code = compile(cell.source, filename, "exec")
             exec(code, namespace)  # trusted: the instructor's solution
     return namespace
 

@@ -56,6 +56,7 @@ def test_hw7_from_the_guide_builds_in_its_own_course_and_a_broken_hidden_probe_f
     broken = grade_author("build", "hw7", cwd=course)
     assert broken.returncode != 0
     assert "probe drop_hidden" in broken.stderr and "AssertionError" in broken.stderr, broken.stderr
+    assert "assert 0 <= dropout <= 1" in broken.stderr  # the solution's line that failed
     assert "Traceback" not in broken.stderr + broken.stdout
     assert stub_path.read_bytes() == stub_before  # a failed build writes nothing
 

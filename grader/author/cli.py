@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=20, help="calibrate: how many seeds (default 20)")
     args = parser.parse_args(argv)
     course = Course.locate(args.course_dir)
+    print(f"course: {course.root}")
     if args.action == "calibrate":
         if len(args.names) != 2:
             parser.error("calibrate takes an assignment and one of its probes: grade-author calibrate hw7 train")
@@ -69,7 +70,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"grade-author: no assignment with a solution in {course.root} (expected assignments/NAME/checks.py"
               " and solutions/NAME.ipynb); run it inside your course folder or pass --course-dir", file=sys.stderr)
         return 2
-    print(f"course: {course.root}")
     status = 0
     for name in names:
         try:

@@ -151,7 +151,8 @@ def build_verified(course: Course, name: str, seeds: tuple[int, ...] = BUILD_SEE
             verified.problems += hidden_probe_problems(course, assignment, seeds, scratch)
             hidden = sum(1 for p in assignment.probes if p.hidden and p.reference)
             if hidden:
-                verified.notes.append(f"{hidden} hidden probes ran on the solution with {len(seeds)} seeds")
+                probes = "probe" if hidden == 1 else "probes"
+                verified.notes.append(f"{hidden} hidden {probes} ran on the solution with {len(seeds)} seeds")
             if grade and not verified.problems:
                 solution, stub = asyncio.run(_grade_both(work, name))
                 verified.problems += grading_problems(solution, stub)
