@@ -10,11 +10,17 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.text import Text
 
 from grader import __version__
 from grader.device import DEVICES, DeviceUnavailable, resolve_device
+
+if TYPE_CHECKING:
+    from grader.grade import GradeOptions
+    from grader.report import GradeReport
 
 EXIT_OK, EXIT_BELOW_THRESHOLD, EXIT_USAGE = 0, 1, 2
 
@@ -61,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--similarity", action="store_true",
                         help="folders: also compare the graded functions across submissions (OUT/similarity.csv;"
                         " or run `grade similarity DIR`)")
+    parser.add_argument("--watch", action="store_true",
+                        help="re-grade the notebook every time it is saved, from a warm fork server (Ctrl-C stops)")
     parser.add_argument("--schema", action="store_true", help="print the JSON Schema of the report and exit")
     parser.add_argument("--check-sandbox", action="store_true",
                         help="print which sandbox protections are active on this machine; exit 1 if any is missing")
@@ -120,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         budget_s=args.budget, course_dir=args.course_dir, sandbox=not args.no_sandbox, data_root=args.data_root,
     )
     if args.notebook.is_dir():
+        if args.watch:
+            print("grade: error: --watch follows one notebook, not a folder", file=sys.stderr)
+            return EXIT_USAGE
         if args.output is None or args.json:
             print("grade: error: grading a folder needs -o OUTDIR (and no --json)", file=sys.stderr)
             return EXIT_USAGE
@@ -143,9 +154,14 @@ def main(argv: list[str] | None = None) -> int:
                                     args.similarity, args.course_dir, args.assignment):
             print(line, file=sys.stderr)
         return code
+    if args.watch and (args.json or args.fail_under is not None):
+        print("grade: error: --watch prints the table after every save (no --json or --fail-under)", file=sys.stderr)
+        return EXIT_USAGE
     if args.similarity:
         print("grade: error: --similarity compares the submissions of a folder (grade DIR -o OUT --similarity)", file=sys.stderr)
         return EXIT_USAGE
+    if args.watch:
+        return watch_notebook(args.notebook, options, args.output)
     report = grade_notebook(args.notebook, options)
     if args.output:
         write_report(report, args.output)
@@ -170,6 +186,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.fail_under is not None and fails_under(report, args.fail_under):
         return EXIT_BELOW_THRESHOLD
     return EXIT_OK
+
+
+def watch_notebook(notebook: Path, options: GradeOptions, output: Path | None) -> int:
+    """`--watch`: the table after every save; exit status 130 after Ctrl-C, with nothing left running."""
+    from grader.render import render_report
+    from grader.report import write_report
+    from grader.watch import run_watch
+
+    console = Console(highlight=False)
+
+    def show(report: GradeReport, seconds: float) -> None:
+        if output:
+            write_report(report, output)
+        render_report(report, console)
+        console.print(Text(f"re-graded in {seconds:.2f} s; watching {notebook} for saves (Ctrl-C stops)", style="dim"))
+        console.file.flush()  # through a pipe, stdout is block-buffered: show each grade as it comes
+
+    return run_watch(notebook, options, show)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,78 @@
+"""`grade --watch NOTEBOOK`: re-grade on every save, from a warm fork server.
+
+Each re-grade is the full trusted pipeline (a fresh sandboxed kernel, probes, judged here), the
+same as `grade NOTEBOOK`; what is kept between runs is only what does not depend on the
+submission: the fork server that has already imported torch and ipykernel (every kernel is a
+fresh fork of it), and the grader's own imports (torch for the reference solution, the checks).
+
+A save is noticed by polling the file's size and modification time: editors and Jupyter replace
+the file in one rename, and polling needs no extra dependency and works on every platform.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from grader.grade import GradeOptions, grade_notebook_async
+from grader.report import GradeReport
+
+POLL_S = 0.05
+SETTLE_S = 0.05  # a file still being written keeps changing: wait until it holds still this long
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None  # being replaced, or deleted: wait for it to come back
+    return st.st_mtime_ns, st.st_size
+
+
+async def _next_save(path: Path, last: tuple[int, int] | None) -> tuple[int, int] | None:
+    """Wait until the file differs from `last` and has held still for SETTLE_S."""
+    while True:
+        await asyncio.sleep(POLL_S)
+        now = _stamp(path)
+        if now is None or now == last:
+            continue
+        await asyncio.sleep(SETTLE_S)
+        if _stamp(path) == now:
+            return now
+
+
+async def watch(path: Path, options: GradeOptions, show: Callable[[GradeReport, float], None],
+                runs: int | None = None) -> None:
+    """Grade now, then after every save (`runs`: stop after that many gradings, for tests)."""
+    from grader.bulk import zygote_environment
+    from grader.zygote.client import Zygote
+
+    with tempfile.TemporaryDirectory(prefix="grader-watch-") as tmp:
+        zygote = Zygote(Path(tmp), zygote_environment(jobs=1))
+        await asyncio.to_thread(zygote.start)
+        try:
+            done = 0
+            stamp = _stamp(path)
+            while runs is None or done < runs:
+                started = time.perf_counter()
+                report = await grade_notebook_async(path, options, zygote)
+                show(report, time.perf_counter() - started)
+                done += 1
+                if runs is not None and done >= runs:
+                    break
+                stamp = await _next_save(path, stamp)
+        finally:
+            zygote.stop()
+
+
+def run_watch(path: Path, options: GradeOptions, show: Callable[[GradeReport, float], None]) -> int:
+    """The CLI's entry point: runs until Ctrl-C, then stops the fork server; exit status 130."""
+    try:
+        asyncio.run(watch(path, options, show))
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
