@@ -23,12 +23,15 @@ from grader.checks import PASS, Fail, Judge, Verdict, judging_hidden
 from grader.probe import ObjectValue, ProbeOutcome, TensorValue
 
 # (rtol, atol) by dtype. float32's are set from measured differences between equivalent float32
-# formulas of the assignments' functions (scripts/measure_tolerances.py: a stable softmax via
-# torch.logsumexp, a vectorised corr2d, X @ w against torch.matmul/einsum, ...), with a margin
-# of about 10x over the largest difference measured; a real mistake is off by far more.
+# formulas of the assignments' functions (scripts/measure_tolerances.py over the alternatives of
+# tests/alternatives.py: a stable softmax via torch.logsumexp, einsum/addmm for X @ w + b, a
+# vectorised corr2d, ...): largest relative difference 3.4e-5, largest absolute difference where
+# the value is below 1e-3 about 5e-10; rtol and atol keep a margin of about 10x over them
+# (atol far more: it only has to forgive values that are zero in one formula and tiny in another).
+# A real mistake is off by far more.
 TOLERANCES: dict[str, tuple[float, float]] = {
     "float64": (1e-7, 1e-9),
-    "float32": (1e-4, 1e-5),
+    "float32": (3e-4, 1e-5),
     "float16": (1e-2, 1e-3),
     "bfloat16": (5e-2, 1e-2),
 }

@@ -350,7 +350,7 @@ def _tensor_values(what: str) -> Judge:
     def judge(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
         want = tensor(expected, "out", what)
         got = tensor(student, "out", what)
-        r, a = tolerance(want.dtype, 1e-5, 1e-5)
+        r, a = tolerance(want.dtype, None, None)
         if got.shape != want.shape:
             raise Fail(f"{what} has {quote(f'shape {got.shape}', 'the wrong shape on a hidden input')}: expected (n, 1),"
                        " one prediction per row of X")
@@ -383,6 +383,7 @@ def _sgd_judge(reference: str) -> Judge:
 
     def judge(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
         lr, batch_size = number(expected, "lr", "lr"), number(expected, "batch_size", "batch_size")
+        rtol, atol = tolerance("float32", None, None)
         for name in ("w", "b"):
             got = tensor(student, name, f"{name} after sgd").array.astype(np.float64)
             if reference == "hand":
@@ -394,16 +395,16 @@ def _sgd_judge(reference: str) -> Judge:
             if got.shape != want.shape:
                 raise Fail(f"{name} changed shape during sgd")
             finite(got, f"{name} after sgd")
-            if np.allclose(got, want, rtol=1e-5, atol=1e-6):
+            if np.allclose(got, want, rtol=rtol, atol=atol):
                 continue
             if np.allclose(got, before):
                 raise Fail("sgd rebinds `p` instead of updating it in place: the model's parameters never change"
                            " (`p = p - ...` only points the loop variable at a new tensor; write"
                            " `p -= lr * p.grad / batch_size` under torch.no_grad())")
-            if np.allclose(got, before - lr * grad, rtol=1e-5, atol=1e-6):
+            if np.allclose(got, before - lr * grad, rtol=rtol, atol=atol):
                 raise Fail("sgd takes steps batch_size times too large: divide by batch_size"
                            " (p.grad holds the gradient of the summed loss of the batch)")
-            if np.allclose(got, before + lr * grad / batch_size, rtol=1e-5, atol=1e-6):
+            if np.allclose(got, before + lr * grad / batch_size, rtol=rtol, atol=atol):
                 raise Fail("sgd moves the parameters along the gradient, uphill: subtract lr * p.grad / batch_size")
             if judging_hidden():
                 raise Fail(f"after one sgd step on hidden parameters, {name} differs from p - lr * p.grad / batch_size")

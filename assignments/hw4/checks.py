@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from grader.checks import PASS, Assignment, Check, Fail, Probe, Verdict
-from grader.judge import assert_close, finite, quote, tensor, value
+from grader.judge import assert_close, finite, quote, tensor, tolerance, value
 from grader.probe import ProbeOutcome, TensorValue
 
 DENSE = dict(units=3, in_units=5)
@@ -241,7 +241,7 @@ def judge_dense_shapes(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict
 def _close_or_teach(got: TensorValue, want: TensorValue, what: str) -> None:
     if got.shape == want.shape and (want.array >= 0).all() and (got.array < -1e-6).any():
         raise Fail(f"{what} has negative values; MyDense ends with a ReLU: relu(X @ weight + bias)")
-    assert_close(got.array, want.array, what, 1e-4, 1e-5)
+    assert_close(got.array, want.array, what, *tolerance(want.dtype, None, None))
 
 
 def judge_dense_forward(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
@@ -285,14 +285,14 @@ def judge_centered(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
                 raise Fail(f"CenteredLayer subtracted the mean over {quote(f'dimension {dim}', 'one dimension')} only;"
                            " subtract the mean of all elements: X - X.mean()")
     hint = "subtract the mean of all elements: X - X.mean()"
-    assert_close(got.array, want.array, "CenteredLayer's output", 1e-4, 1e-5, hint)
+    assert_close(got.array, want.array, "CenteredLayer's output", *tolerance(want.dtype, None, None), hint)
     return PASS
 
 
 def judge_sequential_output(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
     want = tensor(expected, "out", "MySequential's output")
     got = tensor(student, "out", "MySequential's output")
-    assert_close(got.array, want.array, "MySequential's output", 1e-4, 1e-5,
+    assert_close(got.array, want.array, "MySequential's output", *tolerance(want.dtype, None, None),
                  "run every module once, in the order given, feeding each output to the next")
     return PASS
 

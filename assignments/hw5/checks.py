@@ -20,7 +20,7 @@ import numpy as np
 
 from grader.checks import PASS, Assignment, Check, Fail, Judge, Probe, Verdict, judging_hidden
 from grader.forbid import Forbid
-from grader.judge import as_number, assert_close, describe, quote, shape_text, tensor, value
+from grader.judge import as_number, assert_close, describe, quote, shape_text, tensor, tolerance, value
 from grader.probe import ProbeOutcome, TensorValue
 
 # The worked examples of docs/assignments.md, most with the defaults left out.
@@ -265,7 +265,7 @@ def judge_corr2d() -> Judge:
         if K.size > 1 and not np.allclose(flipped, want.array) and np.allclose(got.array, flipped, rtol=1e-4, atol=1e-4):
             raise Fail(f"{what} equals the cross-correlation with the kernel flipped, which is a true"
                        " convolution; nn.Conv2d (and corr2d) do not flip the kernel")
-        assert_close(got.array, want.array, what, 1e-4, 1e-4,
+        assert_close(got.array, want.array, what, *tolerance("float32", None, None),
                      "element [i, j] is the sum of K times the window X[i:i + kh, j:j + kw]")
         return PASS
 
@@ -310,7 +310,7 @@ def judge_pool() -> Judge:
                     and not np.allclose(want.array, _np_pool(X, ph, pw, other), rtol=1e-4, atol=1e-5):
                 raise Fail(f"{what} computed {other} pooling: respect mode ('max' takes each window's maximum,"
                            " 'avg' its mean)")
-            assert_close(got.array, want.array, what, 1e-4, 1e-5,
+            assert_close(got.array, want.array, what, *tolerance("float32", None, None),
                          f"each output is the {'maximum' if mode == 'max' else 'mean'} of one window")
         return PASS
 
