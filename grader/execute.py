@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -76,6 +79,11 @@ class PromptKernelClient(AsyncKernelClient):
         return replied and iopub_seen
 
 
+def short_tmp() -> str | None:
+    """/tmp when it is usable (short paths for sockets), else the default temporary directory."""
+    return "/tmp" if os.path.isdir("/tmp") and os.access("/tmp", os.W_OK | os.X_OK) else None
+
+
 @dataclass
 class RunResult:
     status: RunStatus
@@ -92,6 +100,9 @@ def write_kernelspec(directory: Path, argv: list[str] | None = None) -> Path:
         "argv": argv or [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "grader sandboxed Python",
         "language": "python",
+        # Interrupt over the control channel, not by a signal: a sandboxed kernel may sit behind
+        # bubblewrap or a PID-namespace init, neither of which forwards SIGINT to it.
+        "interrupt_mode": "message",
     }
     (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
     return directory / "kernels"
@@ -141,6 +152,7 @@ class KernelSession:
         self._client: NotebookClient | None = None
         self.restarts = 0
         self._last_reply: dict | None = None
+        self._ipc_dir: Path | None = None
 
     def _remember_reply(self, cell: NotebookNode, cell_index: int, execute_reply: dict) -> None:
         self._last_reply = execute_reply
@@ -155,8 +167,10 @@ class KernelSession:
     async def start(self) -> None:
         # ipc transport: sockets are files in a directory of this kernel's own, so no TCP port
         # is opened and no other user of the machine can connect to the kernel.
-        ipc_dir = self.workdir.parent / f"ipc-{self.restarts}"
-        ipc_dir.mkdir(exist_ok=True)
+        # AF_UNIX paths are limited to 107 bytes and TMPDIR or the user name can be long, so the
+        # sockets and the connection file live in a short private directory (removed in stop()).
+        ipc_dir = Path(tempfile.mkdtemp(prefix="grader-k-", dir=short_tmp()))
+        self._ipc_dir = ipc_dir
         km = AsyncKernelManager(
             kernel_name=KERNEL_NAME,
             kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(self.kernel_dirs)], ensure_native_kernel=False),
@@ -195,6 +209,8 @@ class KernelSession:
             await stack.enter_async_context(client.async_setup_kernel(env=self.env, stdout=log, stderr=log))
         except BaseException:
             await stack.aclose()
+            shutil.rmtree(ipc_dir, ignore_errors=True)
+            self._ipc_dir = None
             raise
         self._stack, self._client = stack, client
 
@@ -219,6 +235,9 @@ class KernelSession:
             await stack.aclose()
             if self.on_stop is not None:
                 self.on_stop()
+            if self._ipc_dir is not None:
+                shutil.rmtree(self._ipc_dir, ignore_errors=True)
+                self._ipc_dir = None
 
     async def restart(self) -> None:
         self.restarts += 1

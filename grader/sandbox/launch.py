@@ -44,4 +44,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    # Run as a script under `python -I` (see session.launcher_argv): sys.path[0] is this file's
+    # directory, whose modules must not shadow top-level ones; the grader package is found where
+    # it is installed, else two levels up (after the standard library, so it shadows nothing).
+    del sys.path[0]
+    sys.path.append(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     main()

@@ -92,9 +92,14 @@ def build_policy(scratch: Path, status_path: Path | None = None, *, cuda: bool =
     )
 
 
+def scrub_secrets(env: dict[str, str]) -> dict[str, str]:
+    """`env` without the variables whose names look like secrets."""
+    return {k: v for k, v in env.items() if not SECRET_NAME.search(k.upper())}
+
+
 def sandbox_environment(env: dict[str, str], scratch: Path) -> dict[str, str]:
     """The kernel's environment: secrets removed, every cache and config dir inside scratch."""
-    clean = {k: v for k, v in env.items() if not SECRET_NAME.search(k.upper())}
+    clean = scrub_secrets(env)
     s = str(scratch)
     clean.update({
         "HOME": s, "TMPDIR": s, "IPYTHONDIR": f"{s}/.ipython", "MPLCONFIGDIR": f"{s}/.matplotlib",

@@ -11,11 +11,29 @@ import os
 import sys
 from pathlib import Path
 
-from grader.sandbox import cgroup
+from grader.sandbox import cgroup, launch
 from grader.sandbox.apply import read_status
 from grader.sandbox.policy import MEMORY_MAX, build_policy, sandbox_environment
 
 POLICY_ENV = "GRADER_SANDBOX_POLICY"  # a forked (zygote) kernel finds its policy here
+
+
+def launcher_argv(policy_path: Path) -> list[str]:
+    """How to start the exec wrapper so that nothing in its cwd (the scratch dir) can shadow a module.
+
+    `-I`: neither the cwd nor PYTHON* variables nor the user's site-packages reach sys.path; the
+    wrapper runs as a script (whose directory, inside the grader package, is sys.path[0]) and
+    finds the grader package beside it.
+    """
+    return [sys.executable, "-I", str(Path(launch.__file__).resolve()), "--policy", str(policy_path), "--"]
+
+
+def kernel_command() -> list[str]:
+    """ipykernel's usual command, started so that its scratch cwd shadows nothing it imports at
+    start-up (`-P`, 3.11+; ipykernel adds the cwd to sys.path itself once it runs) and without the
+    user site-packages (HOME is the scratch dir, so they would be the notebook's own)."""
+    flags = ["-s", "-P"] if sys.version_info >= (3, 11) else ["-s"]
+    return [sys.executable, *flags, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
 
 
 class KernelSandbox:
@@ -42,8 +60,7 @@ class KernelSandbox:
         """The kernelspec argv: the wrapper, then the usual ipykernel command (None: no sandbox)."""
         if not self.enabled or sys.platform == "win32":  # Windows' execv starts a new process: no wrapper
             return None
-        return [sys.executable, "-m", "grader.sandbox.launch", "--policy", str(self.policy_path), "--",
-                sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+        return launcher_argv(self.policy_path) + kernel_command()
 
     def environment(self, env: dict[str, str]) -> dict[str, str]:
         if not self.enabled:

@@ -23,6 +23,8 @@ from typing import Any
 from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning import LocalProvisioner
 
+from grader.sandbox.policy import scrub_secrets
+
 START_TIMEOUT_S = 120.0
 SPAWN_TIMEOUT_S = 30.0
 
@@ -118,9 +120,13 @@ class Zygote:
         self._socket_dir = tempfile.mkdtemp(prefix="grader-zs-", dir="/tmp" if os.path.isdir("/tmp") else None)
         self.socket_path = os.path.join(self._socket_dir, "zygote.sock")
         log = open(self.workdir / "zygote.log", "ab")
+        # Every forked kernel's /proc/self/environ shows the environment the zygote was exec'd
+        # with (os.environ changes in the child do not rewrite it): start it without secrets.
+        # `-s`: no user site-packages (HOME may be anywhere); `-P` (3.11+): no cwd on sys.path.
+        flags = ["-s", "-P"] if sys.version_info >= (3, 11) else ["-s"]
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "grader.zygote.server", self.socket_path],
-            env=self.env, cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
+            [sys.executable, *flags, "-m", "grader.zygote.server", self.socket_path],
+            env=scrub_secrets(self.env), cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
         )
         log.close()
         assert self._process.stdout is not None

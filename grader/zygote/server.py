@@ -23,7 +23,9 @@ import struct
 import sys
 
 POLL_S = 0.05
-PRELOAD = ("torch", "numpy", "safetensors.torch", "IPython", "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger")
+# The sandbox modules come first: a forked child must find them already imported, so that it
+# never searches sys.path (or the scratch dir) for anything before its sandbox is applied.
+PRELOAD = ("grader.sandbox.session", "grader.sandbox.apply", "grader.sandbox.launch", "torch", "numpy", "safetensors.torch", "IPython", "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger")
 
 
 def preload() -> None:
@@ -67,11 +69,14 @@ def _become_kernel(request: dict, zygote_pid: int, inherited: list[socket.socket
     os.dup2(log, 2)
     os.close(log)
     os.close(null)
-    sys.path[0:1] = [request["cwd"]]  # what `python -m ipykernel_launcher` would have as sys.path[0]
     _reseed()
+    # Nothing the notebook wrote may be importable before the sandbox is applied: the modules
+    # applying it were imported before fork (PRELOAD), and the scratch dir (cwd) joins sys.path
+    # only afterwards.
     from grader.sandbox.session import apply_from_environment
 
     apply_from_environment(request["kernel_args"])  # Landlock, limits, cgroup: still single-threaded here
+    sys.path.insert(0, request["cwd"])  # what `python -m ipykernel_launcher` would have as sys.path[0]
     from ipykernel.kernelapp import IPKernelApp
 
     sys.argv = ["ipykernel_launcher", *request["kernel_args"]]
@@ -193,8 +198,9 @@ def _reap(kernel_of: dict[socket.socket, int], conn_of: dict[int, socket.socket]
 
 
 def main() -> None:
-    if sys.path and sys.path[0] in ("", os.getcwd()):
-        del sys.path[0]  # the zygote's start directory must not leak into every kernel's imports
+    # The zygote's start directory must not leak into every kernel's imports (`-P` does this on 3.11+).
+    while sys.path and sys.path[0] in ("", os.getcwd()):
+        del sys.path[0]
     preload()
     serve(sys.argv[1])
 

@@ -186,7 +186,7 @@ if os.fork() == 0:          # a double-forked daemon in a session of its own
 CASES = [
     Case("endless loop", "solution", replace={"softmax": "def softmax(X):\n    while True:\n        pass"},
          max_score=MAX - SOFTMAX_LOST, min_score=MAX - SOFTMAX_LOST, lost_status=("timeout",),
-         options={"cell_timeout_s": 5, "probe_timeout_s": 2}, time_limit_s=90),
+         options={"cell_timeout_s": 60, "probe_timeout_s": 2}, time_limit_s=120),
     Case("memory bomb", "solution",
          replace={"softmax": "def softmax(X):\n    hog = []\n    while True:\n        hog.append(bytearray(256 << 20))"},
          max_score=MAX - SOFTMAX_LOST, min_score=MAX - SOFTMAX_LOST, lost_status=("error", "failed", "timeout"),
@@ -223,3 +223,84 @@ CASES = [
     Case("pickle payloads, symlinks and FIFOs where the grader reads results", "solution", prepend=[PLANT],
          max_score=MAX, lost_status=("error", "failed"), time_limit_s=180),
 ]
+
+
+# ---- isolation of the kernel: tests/adversarial/test_isolation.py ---------------------------------
+# Cells that end with CLEAN must run without an error in the graded kernel: they raise (and the
+# cell's record says why) when they find a way out. They also try to leave a mark outside.
+CLEAN = "# this cell must run cleanly"
+
+# Everything a started or restarted kernel might import from its cwd or HOME (the scratch dir)
+# before its sandbox is applied: the grader package itself, stdlib modules the wrapper and the
+# zygote's child use, interpreter start-up hooks (sitecustomize, usercustomize, .pth files).
+SHADOW = r'''
+import os, pathlib, sysconfig
+payload = ("try:\n    open('$pwned', 'a').write('%s ran outside the sandbox\\n' % __name__)\n"
+           "except OSError:\n    pass\n")
+here = pathlib.Path.cwd()
+names = ["grader", "json", "ctypes", "platform", "encodings", "resource", "signal", "socket", "struct",
+         "shutil", "dataclasses", "typing", "re", "enum", "ipykernel_launcher", "ipykernel", "zmq",
+         "site", "sitecustomize", "usercustomize", "torch", "numpy", "os", "abc", "codecs", "io", "errno",
+         "uuid", "tempfile", "select", "fcntl", "pwd", "grp", "mmap"]
+for name in names:
+    (here / f"{name}.py").write_text(payload)
+for package in ("grader", "grader/sandbox", "grader/zygote", "encodings", "ctypes", "json"):
+    (here / package).mkdir(parents=True, exist_ok=True)
+    (here / package / "__init__.py").write_text(payload)
+for module in ("launch", "apply", "session", "policy", "landlock", "network", "privileges", "limits", "cgroup",
+               "namespaces", "bwrap"):
+    (here / "grader" / "sandbox" / f"{module}.py").write_text(payload)
+(here / "evil.pth").write_text("import os; open('$pwned', 'a').write('pth in cwd')\n")
+user_site = pathlib.Path(sysconfig.get_path("purelib", f"{os.name}_user"))
+user_site.mkdir(parents=True, exist_ok=True)
+(user_site / "evil.pth").write_text("import os; open('$pwned', 'a').write('pth in user site')\n")
+(user_site / "usercustomize.py").write_text(payload)
+'''
+
+KILL_ONCE = r'''
+import os
+if not os.path.exists("killed-once"):  # the replay after the restart must not kill it again
+    open("killed-once", "w").close()
+    os._exit(1)
+'''
+
+# Run in the (re)started kernel: is it still sandboxed?
+STILL_SANDBOXED = r'''
+import os, socket, subprocess
+escapes = []
+try:
+    open("$solutions/hw3.ipynb").read()
+    escapes.append("read solutions/")
+except OSError:
+    pass
+caps = int([l for l in open("/proc/self/status") if l.startswith("CapEff")][0].split()[1], 16)
+if caps:
+    escapes.append(f"capabilities {caps:x}")
+try:
+    socket.create_connection(("127.0.0.1", $tcp_port), timeout=2).close()
+    escapes.append("reached the test's TCP port")
+except OSError:
+    pass
+if os.readlink("/proc/self/ns/net") == "$grader_netns":
+    escapes.append("in the grader's network namespace")
+subprocess.Popen(["sleep", "600"], start_new_session=True)  # must not outlive the grading
+if escapes:
+    try:
+        open("$pwned", "a").write("; ".join(escapes))
+    finally:
+        raise RuntimeError("escaped: " + "; ".join(escapes))
+''' + CLEAN
+
+# The environment the kernel can see, including what /proc shows of its own start and its parents.
+ENVIRON = r'''
+import glob
+leaks = []
+for path in ["/proc/self/environ", "/proc/1/environ", *glob.glob("/proc/[0-9]*/environ")]:
+    try:
+        if b"$secret" in open(path, "rb").read():
+            leaks.append(path)
+    except OSError:
+        pass
+if leaks:
+    raise RuntimeError("the secret is visible in " + ", ".join(sorted(set(leaks))))
+''' + CLEAN
