@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from grader.bulk import zygote_environment
 from grader.report import GradeReport
 from grader.zygote.client import Zygote
-from grader.bulk import zygote_environment
 from tests.adversarial.cases import CLEAN, ENVIRON, KILL_ONCE, MAX, SHADOW, STILL_SANDBOXED
 from tests.helpers import grade, shared_zygote, solution, with_cells
 from tests.test_sandbox import MARK_ENV, Outside, _leftovers
