@@ -14,6 +14,11 @@ $(STAMP): pyproject.toml
 	@# the distribution was called `grader` before it was renamed (that name is taken on PyPI)
 	$(BIN)/python -m pip uninstall -qq -y grader 2>/dev/null || true
 	$(BIN)/python -m pip install -qq -e '.[test,cluster]'
+	@# bubblewrap gives each kernel its own namespaces (grader/sandbox/README.md); root installs it,
+	@# anyone else is told how (the grader works without it, with namespaces of its own or a warning)
+	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get install -y -qq bubblewrap >/dev/null; } \
+	  || echo "note: bubblewrap (bwrap) is not installed; as root: apt-get install bubblewrap"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -191,7 +191,8 @@ def test_check_sandbox_lists_every_protection_and_fails_when_one_is_missing(caps
 
     code = main(["--check-sandbox"])
     out = capsys.readouterr().out
-    for name in ("file system", "network", "memory", "CPU time", "process count", "file size", "output size"):
+    for name in ("file system", "network", "memory", "CPU time", "process count", "file size", "output size",
+                 "isolated start", "IPC namespace", "device allowlist", "PID namespace"):
         assert name in out
     assert code == (0 if "MISSING" not in out else 1)
 

@@ -28,15 +28,22 @@ class SandboxStatus:
     missing: dict[str, str] = field(default_factory=dict)  # protection -> why it is not active
 
 
-def apply(policy: SandboxPolicy, extra_read_write: Sequence[str] = ()) -> SandboxStatus:
-    if sys.platform != "linux":
-        return _apply_elsewhere(policy)
-    # Linux only (libc through ctypes, fcntl): imported here, so the grader imports this module anywhere
-    from grader.sandbox import landlock, network, privileges
+ISOLATED_START = "isolated start"
+# What a kernel's own namespaces (bwrap.py, or namespaces.py) provide: the attack each stops.
+NAMESPACE_PROTECTIONS = {
+    "IPC namespace": "private SysV IPC and an empty private /dev/shm: nothing is shared with other kernels "
+                     "or outlives this one",
+    "device allowlist": "/dev holds only null, zero, full, random, urandom, tty (bwrap: and a private pts)",
+    "PID namespace": "every process the kernel starts ends with it, even after setsid(); other processes are invisible",
+    "terminal": "a session of its own without a controlling terminal: cannot write to or inject into the grader's",
+    "mount namespace": "only the allowed paths exist (solutions and other submissions are absent)",
+    "network": "network namespace with only a private loopback",
+}
+PID_CLEANUP = "PID namespace: everything the kernel started ends with it, even without a cgroup"
 
-    status = SandboxStatus()
-    as_root = os.geteuid() == 0
 
+def join_cgroup(policy: SandboxPolicy, status: SandboxStatus) -> None:
+    """The first step, outside any namespace: writing cgroup.procs needs the host's /sys."""
     if policy.cgroup_dirs:
         try:
             KernelCgroup(dirs=policy.cgroup_dirs).join()
@@ -51,8 +58,38 @@ def apply(policy: SandboxPolicy, extra_read_write: Sequence[str] = ()) -> Sandbo
     if "CPU share" not in status.active:
         status.missing["CPU share"] = "no cpu cgroup: a fork bomb of spinning processes can starve the machine"
 
-    network_isolated = False
-    if policy.network == "isolated":
+
+def apply(policy: SandboxPolicy, extra_read_write: Sequence[str] = (), *, outer: SandboxStatus | None = None,
+          status_fd: int | None = None,
+          start: str = "python -I: nothing in the scratch dir is importable until the sandbox is applied") -> SandboxStatus:
+    """Apply the policy. `outer`: what a first stage already did (the cgroup joined before bwrap,
+    bwrap's namespaces); `status_fd`: where to report (else the policy's status file)."""
+    if sys.platform != "linux":
+        return _apply_elsewhere(policy)
+    # Linux only (libc through ctypes, fcntl): imported here, so the grader imports this module anywhere
+    from grader.sandbox import landlock, namespaces, network, privileges
+
+    as_root = os.geteuid() == 0
+    if status_fd is None and policy.status_path:  # opened now: a new root will not show the file
+        status_fd = os.open(policy.status_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    if outer is None:
+        status = SandboxStatus()
+        status.active[ISOLATED_START] = start
+        join_cgroup(policy, status)
+        if policy.isolation == "namespaces":
+            namespaces.enter(policy, list(extra_read_write), status)  # forks: we continue as the child
+        else:
+            for name in NAMESPACE_PROTECTIONS:
+                if name != "network":
+                    status.missing[name] = policy.isolation_missing or "no namespaces"
+    else:
+        status = outer
+    if "PID namespace" in status.active and "process cleanup" in status.missing:
+        del status.missing["process cleanup"]
+        status.active["process cleanup"] = PID_CLEANUP
+
+    network_isolated = "network" in status.active
+    if policy.network == "isolated" and not network_isolated:
         try:
             network.isolate(as_root)
             network_isolated = True
@@ -96,9 +133,6 @@ def apply(policy: SandboxPolicy, extra_read_write: Sequence[str] = ()) -> Sandbo
         except OSError as exc:
             status.missing["capabilities"] = f"could not drop: {exc}"
 
-    status_fd = None
-    if policy.status_path:
-        status_fd = os.open(policy.status_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
         abi = landlock.restrict(
             read=policy.read_only, write=[*policy.read_write, *extra_read_write], devices=policy.devices,

@@ -17,10 +17,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.sandbox import cgroup
-from grader.sandbox.apply import read_status
+from grader.sandbox import bwrap, cgroup
+from grader.sandbox.apply import ISOLATED_START, read_status
 from grader.sandbox.limits import OUTPUT_LIMIT
 from grader.sandbox.policy import MEMORY_MAX, build_policy
+from grader.sandbox.session import launcher_argv
 
 PROBE = r"""
 import json, os, resource, socket, sys
@@ -42,8 +43,15 @@ except (ValueError, OSError):
     found["limits_fixed"] = True
 caps = [l for l in open("/proc/self/status") if l.startswith("CapEff:")]
 found["no_capabilities"] = bool(caps) and int(caps[0].split()[1], 16) == 0
+found["own_ipc"] = os.readlink("/proc/self/ns/ipc") != sys.argv[4] and not os.listdir("/dev/shm")
+found["own_pid"] = os.readlink("/proc/self/ns/pid") != sys.argv[5]
+found["devices"] = set(os.listdir("/dev")) <= set(sys.argv[6].split(","))
+found["no_terminal"] = os.getsid(0) != int(sys.argv[7])
 print(json.dumps(found))
 """
+# A module the exec wrapper would import first if the scratch dir were on its sys.path.
+SHADOW = "open(__file__ + '.imported', 'w').close()\n"
+DEVICES = "null,zero,full,random,urandom,tty,shm,fd,stdin,stdout,stderr,pts,ptmx,core"
 
 
 @dataclass
@@ -65,6 +73,8 @@ ADVICE = {
                  "systemd service with Delegate=yes, or root.",
     "cgroup v1": "cleanup, process count, memory, CPU share (cgroup v1): v1 hierarchies are never delegated to "
                  "users: run the grader as root, or on a cgroup v2 machine with a delegated cgroup.",
+    "namespaces": "IPC namespace, device allowlist, PID namespace, terminal: install bubblewrap (apt-get install "
+                  "bubblewrap) and allow unprivileged user namespaces (see network), or run the grader as root.",
     "process count": "process count: as non-root, unprivileged user namespaces give a cap that counts only the "
                      "kernel's tasks; as root, only a pids cgroup caps processes.",
 }
@@ -83,6 +93,8 @@ def advice(missing: list[Protection], cgroup_root: Path | None = None) -> list[s
         tips.append(ADVICE["cgroup v2" if v2.exists() else "cgroup v1"])
     if "process count" in names:
         tips.append(ADVICE["process count"])
+    if any(k in names for k in ("IPC namespace", "device allowlist", "PID namespace", "controlling terminal")):
+        tips.append(ADVICE["namespaces"])
     return tips
 
 
@@ -93,19 +105,23 @@ def check() -> list[Protection]:
         scratch.mkdir()
         (root / "secret.txt").write_text("solutions")
         (scratch / "probe.py").write_text(PROBE)
+        for name in ("grader.py", "json.py", "os.py", "sitecustomize.py"):
+            (scratch / name).write_text(SHADOW)
         placement = cgroup.place(build_policy(scratch).limits.processes, MEMORY_MAX)
         group = placement.group
         policy = build_policy(scratch, root / "status.json", cgroup_dirs=group.dirs if group else [])
+        policy.isolation = "bwrap" if bwrap.unusable_reason() is None else "namespaces"
         (root / "policy.json").write_text(policy.to_json())
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
         try:
+            namespaces = [os.readlink(f"/proc/self/ns/{kind}") if sys.platform == "linux" else "" for kind in ("ipc", "pid")]
             run = subprocess.run(
-                [sys.executable, "-m", "grader.sandbox.launch", "--policy", str(root / "policy.json"), "--",
+                [*launcher_argv(root / "policy.json"),
                  sys.executable, "-I", "probe.py", str(root / "secret.txt"), str(root / "outside.txt"),
-                 str(listener.getsockname()[1])],
-                cwd=scratch, capture_output=True, text=True, timeout=60,
+                 str(listener.getsockname()[1]), *namespaces, DEVICES, str(os.getsid(0))],
+                cwd=scratch, capture_output=True, text=True, timeout=60, start_new_session=True,
             )
             found = json.loads(run.stdout.strip().splitlines()[-1]) if run.returncode == 0 else {}
         except (subprocess.TimeoutExpired, ValueError, IndexError):
@@ -115,6 +131,7 @@ def check() -> list[Protection]:
             if group is not None:
                 group.remove()
         status = read_status(str(root / "status.json"))
+        shadowed = [p.name for p in scratch.glob("*.imported")]
     active = status.active if status else {}
     missing = cgroup.combine_missing(active, status.missing if status else {"sandbox": "the exec wrapper did not run"},
                                      placement.missing)
@@ -151,6 +168,14 @@ def check() -> list[Protection]:
         Protection("limits cannot be raised", bool(found.get("limits_fixed")),
                    how("capabilities", "hard limits set; no capability to raise them")
                    if os.geteuid() == 0 else "hard limits set; an unprivileged process cannot raise them"),
+    ]
+    protections += [
+        Protection("isolated start (nothing the notebook writes is imported before the sandbox)",
+                   not shadowed and bool(found), how(ISOLATED_START, "") if not shadowed else f"imported {shadowed}"),
+        Protection("IPC namespace and private /dev/shm", bool(found.get("own_ipc")), how("IPC namespace", "")),
+        Protection("device allowlist", bool(found.get("devices")), how("device allowlist", "")),
+        Protection("PID namespace (nothing outlives the kernel)", bool(found.get("own_pid")), how("PID namespace", "")),
+        Protection("no controlling terminal", bool(found.get("no_terminal")), how("terminal", "")),
     ]
     if os.geteuid() == 0:
         protections.append(Protection("no root privileges", bool(found.get("no_capabilities")),

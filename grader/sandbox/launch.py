@@ -1,13 +1,19 @@
-"""The exec wrapper: `python -m grader.sandbox.launch --policy FILE -- CMD...`.
+"""The exec wrapper: `python -I .../launch.py --policy FILE -- CMD...`, the kernelspec's argv.
 
-Used as the kernelspec's argv. This process is single-threaded, so Landlock's rules and the
-limits it applies cover the kernel it then becomes (execv keeps the pid, so the grader's kill
-and wait reach the kernel itself). The directory of the connection file (`-f PATH` in CMD) is
-added to the writable paths: the kernel's ipc sockets live there.
+Started under `python -I` as a script (session.launcher_argv), so nothing in its cwd (the
+scratch dir, which the notebook can write) is importable. It is single-threaded, so Landlock's
+rules and the limits it applies cover the kernel it then becomes (execv keeps the pid, so the
+grader's kill and wait reach the kernel, or bwrap in front of it). Two stages with bubblewrap:
+1. outside: join the kernel's cgroup (needs the host's /sys), then exec bwrap, which runs
+2. `launch.py --inner STATUS --status-fd N`: limits, capabilities, Landlock inside bwrap's
+   namespaces, report, then exec the kernel.
+Without bwrap, one stage does everything (namespaces.py provides the namespaces where it can).
+The directory of the connection file (`-f PATH` in CMD) is writable: the kernel's ipc sockets.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -23,21 +29,59 @@ def connection_dir(cmd: list[str]) -> list[str]:
     return []
 
 
+USAGE = "usage: python -I launch.py --policy FILE [--inner STATUS_JSON --status-fd N] -- COMMAND [ARGS...]"
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--" not in argv or argv[:1] != ["--policy"]:
-        sys.exit("usage: python -m grader.sandbox.launch --policy FILE -- COMMAND [ARGS...]")
+        sys.exit(USAGE)
     split = argv.index("--")
-    policy_file, cmd = argv[1], argv[split + 1:]
-    if not cmd:
-        sys.exit("grader.sandbox.launch: no command to run")
-    from grader.sandbox.apply import apply
+    options, cmd = argv[:split], argv[split + 1:]
+    if not cmd or len(options) not in (2, 6):
+        sys.exit(USAGE)
+    policy_file = options[1]
+    from grader.sandbox.apply import (
+        ISOLATED_START,
+        NAMESPACE_PROTECTIONS,
+        PID_CLEANUP,
+        SandboxStatus,
+        apply,
+        join_cgroup,
+    )
     from grader.sandbox.policy import SandboxPolicy
 
     with open(policy_file, encoding="utf-8") as fh:
         policy = SandboxPolicy.from_json(fh.read())
     program = cmd[0] if os.path.isabs(cmd[0]) else (shutil.which(cmd[0]) or cmd[0])
-    apply(policy, connection_dir(cmd))
+    writable = connection_dir(cmd)
+    if len(options) == 6:  # the second stage, inside bwrap
+        data = json.loads(options[3])
+        apply(policy, writable, outer=SandboxStatus(data["active"], data["missing"]), status_fd=int(options[5]))
+    elif policy.isolation == "bwrap":
+        from grader.sandbox import bwrap  # only here: it imports subprocess, which the inner stage never needs
+
+        status = SandboxStatus()
+        status.active[ISOLATED_START] = "python -I: nothing in the scratch dir is importable until the sandbox is applied"
+        join_cgroup(policy, status)
+        for name, what in NAMESPACE_PROTECTIONS.items():
+            status.active[name] = f"bubblewrap: {what}"
+        if "process cleanup" in status.missing:
+            del status.missing["process cleanup"]
+            status.active["process cleanup"] = PID_CLEANUP
+        status_fd = -1
+        if policy.status_path:
+            status_fd = os.open(policy.status_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.set_inheritable(status_fd, True)
+        inner = [sys.executable, "-I", os.path.abspath(__file__), "--policy", policy_file,
+                 "--inner", json.dumps({"active": status.active, "missing": status.missing}),
+                 "--status-fd", str(status_fd), "--", *cmd]
+        args = bwrap.command(policy, writable, inner, os.getcwd(), extra_read_only=[policy_file])
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(args[0], args)
+    else:
+        apply(policy, writable)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(program, cmd)

@@ -19,6 +19,7 @@ from grader.sandbox.limits import GB, Limits
 SYSTEM_READ = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/proc", "/sys", "/opt")
 DEVICE_DIRS = ("/dev",)
 SHARED_MEMORY = ("/dev/shm",)
+GPU_DEVICES = ("/dev/nvidia*", "/dev/nvidia-caps/*", "/dev/dri/*")  # CUDA needs these inside the sandbox
 MEMORY_MAX = 4 * GB  # resident memory of the kernel and everything it starts
 # Environment variables that must not reach the student's code (it could print them).
 SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|CREDENTIAL|API_?KEY|PRIVATE|AUTH|COOKIE|SESSION|^AWS_|^GH_|^GITHUB_|^ACTIONS_|^CI_JOB")
@@ -41,6 +42,12 @@ class SandboxPolicy:
     # the grader's user namespace (inode): a kernel in another one has a namespace of its own,
     # where RLIMIT_NPROC counts only its tasks (whoever made it: the wrapper or bubblewrap)
     grader_user_namespace: int = 0
+    # How the kernel gets namespaces of its own (PID, IPC, mount, network) and a minimal /dev:
+    # "bwrap" (exec'd kernels, bwrap.py), "namespaces" (the same primitives called directly,
+    # namespaces.py: forked kernels, or no bwrap), "none" (the grader says why in `isolation_missing`).
+    isolation: Literal["bwrap", "namespaces", "none"] = "namespaces"
+    isolation_missing: str = ""
+    extra_devices: list[str] = field(default_factory=list)  # globs of devices to add (GPUs)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -89,6 +96,7 @@ def build_policy(scratch: Path, status_path: Path | None = None, *, cuda: bool =
         cgroup_dirs=list(cgroup_dirs or []),
         status_path=str(status_path) if status_path else None,
         grader_user_namespace=user_namespace(),
+        extra_devices=list(GPU_DEVICES) if cuda else [],
     )
 
 

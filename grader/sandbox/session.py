@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from grader.sandbox import cgroup, launch
+from grader.sandbox import bwrap, cgroup, launch
 from grader.sandbox.apply import read_status
 from grader.sandbox.policy import MEMORY_MAX, build_policy, sandbox_environment
 
@@ -50,6 +50,9 @@ class KernelSandbox:
             return
         policy = build_policy(scratch, self.status_path, cuda=cuda, cpu_s=cpu_s, extra_read=extra_read,
                               extra_write=extra_write)
+        # Namespaces: bubblewrap for an exec'd kernel where it works, else the same primitives
+        # called directly (namespaces.py; a forked kernel always uses those).
+        policy.isolation = "bwrap" if bwrap.unusable_reason() is None else "namespaces"
         placement = cgroup.place(policy.limits.processes, MEMORY_MAX)
         self.cgroup, self.cgroup_missing = placement.group, placement.missing
         if self.cgroup is not None:
@@ -105,4 +108,7 @@ def apply_from_environment(kernel_args: list[str]) -> None:
         policy = SandboxPolicy.from_json(fh.read())
     from grader.sandbox.launch import connection_dir
 
-    apply(policy, connection_dir(kernel_args))
+    if policy.isolation == "bwrap":  # exec'ing bwrap would lose the pre-imported modules
+        policy.isolation = "namespaces"
+    apply(policy, connection_dir(kernel_args),
+          start="forked: the sandbox's modules were imported before fork, the scratch dir joins sys.path after it")

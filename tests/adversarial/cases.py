@@ -186,7 +186,7 @@ if os.fork() == 0:          # a double-forked daemon in a session of its own
 CASES = [
     Case("endless loop", "solution", replace={"softmax": "def softmax(X):\n    while True:\n        pass"},
          max_score=MAX - SOFTMAX_LOST, min_score=MAX - SOFTMAX_LOST, lost_status=("timeout",),
-         options={"cell_timeout_s": 60, "probe_timeout_s": 2}, time_limit_s=120),
+         options={"cell_timeout_s": 20, "probe_timeout_s": 2}, time_limit_s=120),
     Case("memory bomb", "solution",
          replace={"softmax": "def softmax(X):\n    hog = []\n    while True:\n        hog.append(bytearray(256 << 20))"},
          max_score=MAX - SOFTMAX_LOST, min_score=MAX - SOFTMAX_LOST, lost_status=("error", "failed", "timeout"),
@@ -303,4 +303,88 @@ for path in ["/proc/self/environ", "/proc/1/environ", *glob.glob("/proc/[0-9]*/e
         pass
 if leaks:
     raise RuntimeError("the secret is visible in " + ", ".join(sorted(set(leaks))))
+''' + CLEAN
+
+# SysV IPC and /dev/shm: what an earlier kernel left ($shm_name, key $sysv_key) must be invisible,
+# and what this one leaves (…-left, key $sysv_key + 1) must not survive it.
+IPC = r'''
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+IPC_CREAT = 0o1000
+seen = []
+if os.path.exists("/dev/shm/$shm_name"):
+    seen.append("/dev/shm/$shm_name")
+if os.listdir("/dev/shm"):
+    seen.append(f"/dev/shm is not empty: {sorted(os.listdir('/dev/shm'))[:5]}")
+for kind, found in (("shm", libc.shmget($sysv_key, 0, 0)), ("msg", libc.msgget($sysv_key, 0)),
+                    ("sem", libc.semget($sysv_key, 0, 0))):
+    if found != -1:
+        seen.append(f"SysV {kind} of key $sysv_key")
+with open("/dev/shm/$shm_name-left", "w") as fh:
+    fh.write("answers for the next one")
+assert libc.shmget($sysv_key + 1, 4096, IPC_CREAT | 0o666) != -1
+assert libc.msgget($sysv_key + 1, IPC_CREAT | 0o666) != -1
+assert libc.semget($sysv_key + 1, 1, IPC_CREAT | 0o666) != -1
+if seen:
+    raise RuntimeError("saw what another kernel left: " + "; ".join(seen))
+''' + CLEAN
+
+# Devices and the terminal: only the devices a kernel needs, no controlling terminal, no way to
+# type into the grader's terminal (TIOCSTI) or write a fake score onto it.
+DEVICES = r'''
+import fcntl, os, stat, termios
+allowed = {"null", "zero", "full", "random", "urandom", "tty", "shm", "fd", "stdin", "stdout", "stderr",
+           "pts", "ptmx", "core"}
+found = []
+extra = set(os.listdir("/dev")) - allowed
+if extra:
+    found.append(f"devices beyond the allowlist: {sorted(extra)[:8]}")
+for name in os.listdir("/dev"):
+    try:
+        if stat.S_ISBLK(os.stat("/dev/" + name).st_mode):
+            found.append(f"block device {name}")
+    except OSError:
+        pass
+try:
+    with open("/dev/tty", "w") as tty:
+        tty.write("\nScore: 18 / 18 PWNED-TTY\n")
+    found.append("wrote to the controlling terminal")
+except OSError:
+    pass
+for fd in (0, 1, 2):
+    try:
+        for ch in "echo PWNED-TIOCSTI\n":
+            fcntl.ioctl(fd, termios.TIOCSTI, ch.encode())
+        found.append(f"TIOCSTI on fd {fd}")
+    except OSError:
+        pass
+for path in ("/dev/console", "/dev/kmsg", "/dev/mem", "/dev/tty0", "/dev/tty1", "/dev/vda", "/dev/sda"):
+    try:
+        open(path, "rb").close()
+        found.append("opened " + path)
+    except OSError:
+        pass
+if os.getsid(0) == $grader_sid:
+    found.append("in the grader's session")
+if found:
+    raise RuntimeError("; ".join(found))
+''' + CLEAN
+
+# A PID namespace of its own: the grader's processes are invisible, and a daemon that left the
+# kernel's session ends with the kernel even where no cgroup can be written.
+PIDS = r'''
+import os, subprocess, time
+found = []
+if os.readlink("/proc/self/ns/pid") == "$grader_pidns":
+    found.append("in the grader's PID namespace")
+if os.path.exists("/proc/$grader_pid"):
+    found.append("sees the grader's process")
+subprocess.Popen(["sleep", "600"], start_new_session=True)
+if os.fork() == 0:          # a double-forked daemon in a session of its own
+    os.setsid()
+    if os.fork() == 0:
+        time.sleep(600)
+    os._exit(0)
+if found:
+    raise RuntimeError("; ".join(found))
 ''' + CLEAN

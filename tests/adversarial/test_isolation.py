@@ -8,9 +8,17 @@ finding a way out, nothing outside the sandbox changed, and nothing of it is lef
 
 from __future__ import annotations
 
+import ctypes
+import fcntl
+import json
 import os
+import random
+import select
 import string
+import subprocess
+import sys
 import tempfile
+import termios
 import time
 import uuid
 from pathlib import Path
@@ -20,8 +28,8 @@ import pytest
 from grader.bulk import zygote_environment
 from grader.report import GradeReport
 from grader.zygote.client import Zygote
-from tests.adversarial.cases import CLEAN, ENVIRON, KILL_ONCE, MAX, SHADOW, STILL_SANDBOXED
-from tests.helpers import grade, shared_zygote, solution, with_cells
+from tests.adversarial.cases import CLEAN, DEVICES, ENVIRON, IPC, KILL_ONCE, MAX, PIDS, SHADOW, STILL_SANDBOXED
+from tests.helpers import grade, shared_zygote, solution, with_cells, write
 from tests.test_sandbox import MARK_ENV, Outside, _leftovers
 
 SECRET_NAME = "GRADER_TEST_API_TOKEN"
@@ -139,3 +147,154 @@ def test_cells_marked_clean_are_checked(tmp_path, monkeypatch):
     """The harness itself: a CLEAN cell that finds a way out fails the test."""
     with pytest.raises(AssertionError, match="escaped"):
         run(["raise RuntimeError('escaped: test')\n" + CLEAN], tmp_path, monkeypatch, fork=True)
+
+
+# ---- 11.3: a private IPC namespace and /dev/shm; nothing a kernel leaves survives it --------------
+
+_libc = ctypes.CDLL(None, use_errno=True)
+IPC_CREAT, IPC_RMID = 0o1000, 0
+
+
+def _sysv(key: int) -> dict[str, int]:
+    """The SysV objects of this key visible here (id per kind)."""
+    found = {"shm": _libc.shmget(key, 0, 0), "msg": _libc.msgget(key, 0), "sem": _libc.semget(key, 0, 0)}
+    return {kind: ident for kind, ident in found.items() if ident != -1}
+
+
+def _remove_sysv(key: int) -> None:
+    for kind, ident in _sysv(key).items():
+        if kind == "shm":
+            _libc.shmctl(ident, IPC_RMID, None)
+        elif kind == "msg":
+            _libc.msgctl(ident, IPC_RMID, None)
+        else:
+            _libc.semctl(ident, 0, IPC_RMID)
+
+
+@both
+def test_ipc_objects_are_private_and_do_not_outlive_the_kernel(fork, tmp_path, monkeypatch):
+    key = random.randrange(1 << 20, 1 << 30)
+    name = f"grader-test-{uuid.uuid4().hex[:8]}"
+    planted = Path("/dev/shm") / name
+    planted.write_text("answers of an earlier submission")
+    assert _libc.shmget(key, 4096, IPC_CREAT | 0o666) != -1
+    assert _libc.msgget(key, IPC_CREAT | 0o666) != -1
+    assert _libc.semget(key, 1, IPC_CREAT | 0o666) != -1
+    try:
+        run([IPC], tmp_path, monkeypatch, fork, {"shm_name": name, "sysv_key": str(key)})
+        assert not (Path("/dev/shm") / f"{name}-left").exists()
+        assert _sysv(key + 1) == {}
+    finally:
+        planted.unlink(missing_ok=True)
+        (Path("/dev/shm") / f"{name}-left").unlink(missing_ok=True)
+        _remove_sysv(key)
+        _remove_sysv(key + 1)
+
+
+# ---- 11.9: only the devices a kernel needs; no controlling terminal ------------------------------
+
+@both
+def test_only_allowed_devices_and_no_terminal(fork, tmp_path, monkeypatch):
+    run([DEVICES], tmp_path, monkeypatch, fork, {"grader_sid": str(os.getsid(0))})
+
+
+# ---- 13.3: a PID namespace: nothing the kernel started outlives it, even without a cgroup ---------
+
+@both
+def test_daemons_end_with_the_kernel_without_a_cgroup(fork, tmp_path, monkeypatch):
+    monkeypatch.setattr("grader.sandbox.cgroup.create", lambda *a, **k: None)  # as for a non-root user
+    report = run([PIDS], tmp_path, monkeypatch, fork,
+                 {"grader_pidns": own_namespace("pid"), "grader_pid": str(os.getpid())})
+    assert not [w for w in report.warnings if "process cleanup" in w], report.warnings
+
+
+def _grade_in_a_terminal(args: list[str], timeout_s: float = 300) -> tuple[bytes, bytes]:
+    """Run `grade ARGS` with a pseudo-terminal as its controlling terminal, as a user at a shell.
+
+    Returns what appeared on the terminal and what was typed into it (input nobody read).
+    """
+    master, slave = os.openpty()
+    grade_bin = str(Path(sys.executable).with_name("grade"))
+    process = subprocess.Popen([grade_bin, *args], stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+                               preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+    shown = b""
+    deadline = time.monotonic() + timeout_s
+    while process.poll() is None and time.monotonic() < deadline:
+        readable, _, _ = select.select([master], [], [], 0.2)
+        if readable:
+            shown += os.read(master, 1 << 16)
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+    while select.select([master], [], [], 0.2)[0]:
+        try:
+            shown += os.read(master, 1 << 16)
+        except OSError:
+            break
+    os.set_blocking(slave, False)
+    try:
+        typed = os.read(slave, 1 << 16)
+    except OSError:
+        typed = b""
+    os.close(master)
+    os.close(slave)
+    return shown, typed
+
+
+@both
+def test_the_kernel_cannot_reach_the_graders_terminal(fork, tmp_path):
+    """`grade` at a real terminal: nothing appears on it or is typed into it from the kernel."""
+    cell = DEVICES.replace("$grader_sid", "-1").replace(CLEAN, "")
+    nb = with_cells(solution("hw3"), append=[cell.replace("raise RuntimeError", "print")])
+    folder = tmp_path / "subs"
+    path = write(nb, folder / "hw3.ipynb")
+    args = [str(folder), "-o", str(tmp_path / "out")] if fork else [str(path), "-o", str(tmp_path / "report.json")]
+    shown, typed = _grade_in_a_terminal(args)
+    assert b"PWNED" not in shown + typed, (shown[-2000:], typed)
+    assert b"18" in shown  # the grader's own output did reach the terminal
+
+
+# ---- without bwrap: the exec'd kernel gets the same namespaces from namespaces.py -----------------
+
+def test_without_bwrap_an_execd_kernel_is_isolated_all_the_same(tmp_path, monkeypatch):
+    monkeypatch.setattr("grader.sandbox.bwrap.unusable_reason", lambda: "bwrap is not installed (simulated)")
+    key = random.randrange(1 << 20, 1 << 30)
+    name = f"grader-test-{uuid.uuid4().hex[:8]}"
+    try:
+        report = run([IPC, DEVICES, PIDS, STILL_SANDBOXED], tmp_path, monkeypatch, fork=False,
+                     values={"shm_name": name, "sysv_key": str(key), "grader_sid": str(os.getsid(0)),
+                             "grader_pidns": own_namespace("pid"), "grader_pid": str(os.getpid())})
+        assert not [w for w in report.warnings if w.startswith("sandbox")], report.warnings
+        assert _sysv(key + 1) == {}
+    finally:
+        (Path("/dev/shm") / f"{name}-left").unlink(missing_ok=True)
+        _remove_sysv(key + 1)
+
+
+def test_where_no_namespace_can_be_made_the_report_names_what_is_missing(tmp_path):
+    """unshare(2) refused (user namespaces disabled): grading goes on, each missing protection named."""
+    from grader.sandbox import namespaces
+    from grader.sandbox.apply import SandboxStatus
+    from grader.sandbox.policy import build_policy
+
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        status = SandboxStatus()
+        try:
+            def refuse(flags: int) -> None:
+                raise PermissionError(1, "unshare: Operation not permitted")
+
+            namespaces._unshare = refuse
+            namespaces.enter(build_policy(tmp_path), [], status)
+            os.write(write_fd, json.dumps({"missing": status.missing, "pid": os.getpid()}).encode())
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    os.waitpid(pid, 0)
+    result = json.loads(os.read(read_fd, 1 << 16))
+    os.close(read_fd)
+    assert result["pid"] == pid  # no fork happened: the caller goes on as itself
+    for name in ("IPC namespace", "device allowlist", "PID namespace", "terminal"):
+        assert "user namespaces may be disabled" in result["missing"][name]
