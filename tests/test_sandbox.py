@@ -210,13 +210,14 @@ def _in_sandboxed_child(tmp_path: Path, action: str) -> tuple[int, str]:
     policy = build_policy(scratch)
     policy.limits.address_space = None  # this test process has loaded torch already
     read_fd, write_fd = os.pipe()
+    grader = os.getpid()
     pid = os.fork()
     if pid == 0:
         os.close(read_fd)
         try:
             apply(policy)
             try:
-                exec(action, {"scratch": str(scratch), "outside": str(tmp_path)})
+                exec(action, {"scratch": str(scratch), "outside": str(tmp_path), "grader": grader})
                 result = "allowed"
             except OSError as exc:
                 result = f"denied {exc.errno}"
@@ -237,7 +238,7 @@ def _in_sandboxed_child(tmp_path: Path, action: str) -> tuple[int, str]:
     ("open(outside + '/new.txt', 'w')", "denied"),
     ("open(scratch + '/mine.txt', 'w').write('ok')", "allowed"),
     ("open('" + str(ROOT / "solutions" / "hw3.ipynb") + "').read()", "denied"),
-    ("import os; os.kill(os.getppid(), 0)", "denied"),
+    ("import os; os.kill(grader, 0)", "denied"),
 ], ids=["read-outside", "write-outside", "write-scratch", "read-solutions", "signal-grader"])
 def test_apply_in_a_forked_child(tmp_path, action, expected):
     (tmp_path / "secret.txt").write_text("x")

@@ -388,3 +388,67 @@ if os.fork() == 0:          # a double-forked daemon in a session of its own
 if found:
     raise RuntimeError("; ".join(found))
 ''' + CLEAN
+
+# What a student who has read the sandbox's code tries next: the other processes it can see,
+# their descriptors and memory, its cgroup's limits, kernel settings, the grader's sockets and
+# other kernels' directories, a user namespace of its own to remount things. Every attempt only
+# opens (never writes, truncates or stops anything), so a sandbox that failed could not harm the
+# machine running the test: opening for writing is where the permission check happens.
+PROBING = r'''
+import ctypes, glob, os, socket, stat, uuid
+libc = ctypes.CDLL(None, use_errno=True)
+got = []
+def can_open(path, flags):
+    try:
+        os.close(os.open(path, flags | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK))
+        return True
+    except OSError:
+        return False
+for pid in [p for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()]:
+    if can_open(f"/proc/{pid}/root", os.O_RDONLY | os.O_DIRECTORY):
+        got.append(f"/proc/{pid}/root")
+    if can_open(f"/proc/{pid}/mem", os.O_RDONLY):
+        got.append(f"/proc/{pid}/mem (ptrace access)")
+    for fd in glob.glob(f"/proc/{pid}/fd/*"):
+        try:  # regular files and pipes only: opening some devices has effects of its own
+            kind = os.stat(fd).st_mode
+        except OSError:
+            continue
+        if (stat.S_ISREG(kind) or stat.S_ISFIFO(kind)) and can_open(fd, os.O_WRONLY | os.O_APPEND):
+            got.append(f"{fd} writable")
+for path in glob.glob("/sys/fs/cgroup/**/pids.max", recursive=True) + glob.glob("/sys/fs/cgroup/**/memory.*limit*", recursive=True):
+    if can_open(path, os.O_WRONLY):
+        got.append(f"{path} writable")
+for path in ("/proc/sys/kernel/core_pattern", "/proc/sys/vm/drop_caches", "/proc/sysrq-trigger"):
+    if can_open(path, os.O_WRONLY):
+        got.append(f"{path} writable")
+for path in glob.glob("/tmp/grader-zs-*/zygote.sock") + glob.glob("/tmp/*/zygote.sock"):
+    try:
+        socket.socket(socket.AF_UNIX).connect(path)
+        got.append(f"connected to {path}")
+    except OSError:
+        pass
+for path in glob.glob("/tmp/grader-k-*/connection.json"):
+    if can_open(path, os.O_RDONLY) and path not in open("/proc/self/cmdline").read():
+        got.append(f"another kernel's {path}")
+for directory in ("/dev", "/", "/usr"):
+    path = os.path.join(directory, "planted-" + uuid.uuid4().hex)
+    if can_open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL):
+        os.unlink(path)
+        got.append(f"created a file in {directory}")
+CLONE_NEWUSER, CLONE_NEWNS = 0x10000000, 0x00020000
+if os.fork() == 0:  # a user and mount namespace of its own: uncover what is below the binds?
+    code = 0
+    if libc.unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0:
+        for target in ("/", "/usr", "/dev", "/proc", "/sys"):
+            if libc.umount2(target.encode(), 2) == 0:
+                code = 1
+        if os.path.exists("$solutions"):
+            code = 1
+    os._exit(code)
+_, status = os.wait()
+if os.WEXITSTATUS(status):
+    got.append("uncovered a hidden path from a user namespace")
+if got:
+    raise RuntimeError("; ".join(got[:8]))
+''' + CLEAN

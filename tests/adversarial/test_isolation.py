@@ -28,7 +28,7 @@ import pytest
 from grader.bulk import zygote_environment
 from grader.report import GradeReport
 from grader.zygote.client import Zygote
-from tests.adversarial.cases import CLEAN, DEVICES, ENVIRON, IPC, KILL_ONCE, MAX, PIDS, SHADOW, STILL_SANDBOXED
+from tests.adversarial.cases import CLEAN, DEVICES, ENVIRON, IPC, KILL_ONCE, MAX, PIDS, PROBING, SHADOW, STILL_SANDBOXED
 from tests.helpers import grade, shared_zygote, solution, with_cells, write
 from tests.test_sandbox import MARK_ENV, Outside, _leftovers
 
@@ -298,3 +298,10 @@ def test_where_no_namespace_can_be_made_the_report_names_what_is_missing(tmp_pat
     assert result["pid"] == pid  # no fork happened: the caller goes on as itself
     for name in ("IPC namespace", "device allowlist", "PID namespace", "terminal"):
         assert "user namespaces may be disabled" in result["missing"][name]
+
+
+# ---- what a student who read this code tries next (cases.PROBING lists each attempt) --------------
+
+@both
+def test_probing_the_sandbox_from_inside_finds_nothing(fork, tmp_path, monkeypatch):
+    run([PROBING], tmp_path, monkeypatch, fork)
