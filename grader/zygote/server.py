@@ -25,7 +25,8 @@ import sys
 POLL_S = 0.05
 # The sandbox modules come first: a forked child must find them already imported, so that it
 # never searches sys.path (or the scratch dir) for anything before its sandbox is applied.
-PRELOAD = ("grader.sandbox.session", "grader.sandbox.apply", "grader.sandbox.launch",
+PRELOAD = ("grader.sandbox.session", "grader.sandbox.apply", "grader.sandbox.launch", "grader.sandbox.namespaces",
+           "grader.sandbox.landlock", "grader.sandbox.network", "grader.sandbox.privileges",
            "torch", "numpy", "safetensors.torch", "IPython", "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger")
 
 
