@@ -173,6 +173,9 @@ class Prepared:
     """What `Assignment.prepare` made for one run."""
 
     inputs: dict[str, Any] = field(default_factory=dict)  # added to every probe's inputs (sent to the kernel)
+    # probe name -> inputs for that probe only, written just before it runs: data the student's
+    # other code (its cells, its other functions) must never see, e.g. a training set
+    probe_inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)  # for judges of reference-free probes only
     timeouts: dict[str, float] = field(default_factory=dict)  # probe name -> time limit for this run
 

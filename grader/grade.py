@@ -192,8 +192,9 @@ async def _execute(g: Grading, tmp: Path) -> tuple[StudentRun, dict[str, ProbeOu
             prepared = assignment.prepare(GradingContext(device, scratch, resolve_data_root(options), seed))
         except Exception as exc:  # the grader's set-up (e.g. a bad --data-root), not the student's doing
             raise Unusable(f"could not prepare {name}: {exc}") from None
-        for probe_inputs in inputs.values():
+        for probe_name, probe_inputs in inputs.items():
             probe_inputs.update(prepared.inputs)
+            probe_inputs.update(prepared.probe_inputs.get(probe_name, {}))
     timeouts = Timeouts.resolve(budget_s=options.budget_s, cell_s=options.cell_timeout_s, probe_s=options.probe_timeout_s,
                                 default_budget_s=assignment.notebook_budget_s, default_cell_s=assignment.cell_timeout_s,
                                 per_probe_s=prepared.timeouts)

@@ -5,9 +5,10 @@
     .venv/bin/python scripts/calibrate_hw6.py --data-root DIR      # real CIFAR-10 (DIR/cifar-10-batches-py)
 
 It trains the reference `train` from solutions/hw6.ipynb exactly as the grader trains a
-submission: the same `prepare` (data, loader, batch size, epochs, lr) and the same probe
-function with the grading seed, then with `--seeds` other seeds for the spread, and measures
-every run with the judges' own code (held-out accuracy, loss on the check split). It runs in
+submission: the same `prepare` (data, class renaming, initial weights, loader, batch size,
+epochs, lr) and the same probe function with the grading seed, then with `--seeds` other
+submission seeds (other class renamings) and data orders for the spread, and measures every run
+with the judges' own code (held-out accuracy and loss). It runs in
 this process, with torch's default threads (2 on these machines), like a single `grade`.
 
 Rules that turn the runs into the config (printed at the end, to copy into PROFILES):
@@ -17,8 +18,9 @@ Rules that turn the runs into the config (printed at the end, to copy into PROFI
   budget_s  = 10 x the slowest reference training time, rounded up to 10 s: room for a loaded
               shared machine (2.5x slower was seen while calibrating) and for bulk grading's one
               thread per kernel (2x), while an endless loop still ends within two minutes;
-  loss_ratio: the trained loss must be at most half the untrained loss (the reference reaches
-              about an eighth), so a loop that learns at all passes and one that does not fails.
+  loss_ratio: a net whose held-out loss fell to half the untrained loss or less has learnt
+              something (the reference reaches about a fifth): below the threshold, that earns a
+              third of the check's points, and a loop that does not learn earns none.
 """
 
 from __future__ import annotations
@@ -63,17 +65,20 @@ def main() -> None:
     checks = load_checks()
     namespace = reference_namespace(ROOT / "solutions" / "hw6.ipynb")
     runs = []
+    grading_seed = checks.TRAIN.seed(0)  # a public probe: the same data order for every submission
     with tempfile.TemporaryDirectory(prefix="calibrate-hw6-") as tmp:
         scratch = Path(tmp) / "work"
         scratch.mkdir()
-        prepared = checks.prepare(GradingContext(args.device, scratch, args.data_root, 0))
-        facts = checks.ProbeOutcome("ok", prepared.facts)
-        config = prepared.facts["config"]
-        print(f"profile {prepared.facts['profile']}: {prepared.facts['data']}")
-        print({k: v for k, v in config.items() if k != "budget_s"})
-        inputs = dict(prepared.inputs, device=args.device)
-        grading_seed = checks.TRAIN.seed(0)  # a public probe: the same seed for every submission
-        for seed in [grading_seed] + [grading_seed + i for i in range(1, args.seeds + 1)]:
+        # Run i: the i-th submission seed (its own renaming of the classes) and data order.
+        for i in range(args.seeds + 1):
+            prepared = checks.prepare(GradingContext(args.device, scratch, args.data_root, i))
+            facts = checks.ProbeOutcome("ok", prepared.facts)
+            config = prepared.facts["config"]
+            if i == 0:
+                print(f"profile {prepared.facts['profile']}: {prepared.facts['data']}")
+                print({k: v for k, v in config.items() if k != "budget_s"})
+            seed = grading_seed + i
+            inputs = dict(prepared.inputs, **prepared.probe_inputs["train"], device=args.device)
             in_path, out_path = Path(tmp) / "train.in", Path(tmp) / f"train-{seed}.out"
             write_inputs(in_path, inputs)
             started = time.perf_counter()
@@ -85,10 +90,11 @@ def main() -> None:
                 raise SystemExit(f"the reference failed: {outcome.status} {outcome.error}")
             m = checks._measured(outcome, facts)
             train_s = outcome.values["seconds"]
-            runs.append((seed, m["heldout_acc"], m["initial_loss"], m["loss"], train_s, seconds))
-            tag = " (the grading seed)" if seed == grading_seed else ""
-            print(f"seed {seed}{tag}: held-out accuracy {m['heldout_acc']:.3f}, check loss {m['initial_loss']:.3f}"
-                  f" -> {m['loss']:.3f}, train {train_s:.1f} s, probe {seconds:.1f} s", flush=True)
+            runs.append((seed, m["accuracy"], m["initial_loss"], m["loss"], train_s, seconds))
+            tag = " (the grading seed)" if i == 0 else ""
+            print(f"submission seed {i}, data order {seed}{tag}: held-out accuracy {m['accuracy']:.3f},"
+                  f" held-out loss {m['initial_loss']:.3f} -> {m['loss']:.3f}, train {train_s:.1f} s,"
+                  f" probe {seconds:.1f} s", flush=True)
     lowest = min(r[1] for r in runs)
     slowest = max(r[4] for r in runs)
     threshold = math.floor((lowest - 0.15) / 0.05) * 0.05

@@ -1,60 +1,47 @@
-"""hw6 graded end to end: the solution, the stub, each typical mistake, data and device handling.
+"""hw6: each of CIFARNet, evaluate_accuracy and train graded on its own.
 
-Gradings here use the "quick" generated profile (GRADER_HW6_PROFILE=quick: 1,200 training
-images, its own calibrated threshold) to keep the suite short; `grade solutions/hw6.ipynb`
-uses the full profile. They start the kernel like a single `grade` command (fork=False), the
-path whose memory settings let a kernel train under the sandbox's RLIMIT_AS.
+Every typical mistake of the contract (docs: assignments.md's hw6 table) comes in several hidden
+variants, different ways of making the same mistake; each must lose the points of its own
+check(s) and keep every other. Most run the probes in this process (`judge_in_process`: the
+marked cells executed as in the kernel, the probe functions and judges exactly as graded), so
+the suite stays fast; a few full gradings in a sandboxed kernel show the same end to end.
+Training uses the "quick" generated profile (GRADER_HW6_PROFILE=quick: 1,200 training images,
+its own calibrated threshold); `grade solutions/hw6.ipynb` uses the full profile.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from grader.checks import GradingContext
+from grader import probe_runtime
+from grader.checks import GradingContext, Prepared
 from grader.datasets import cifar
+from grader.probe import ProbeOutcome, probe_source, read_result, write_inputs
+from grader.reference import reference_namespace
+from grader.report import CheckResult
+from grader.scoring import Context, score_check
 from tests.helpers import (
-    ROOT,
-    assert_loses_exactly,
-    assert_stub_scores_zero,
-    by_name,
-    grade,
-    lost,
-    solution,
-    stub,
-    with_cells,
+    ROOT, assert_full_marks, assert_loses_exactly, assert_stub_scores_zero, by_name, grade, lost, solution, stub,
+    with_cells, write,
 )
 
 ARCH = "CIFARNet: 145,578 parameters, output (N, 10)"
 SAME = "CIFARNet: the notes' layers in order"
-LOSS = "train: the loss goes down"
-ACC = "train: held-out accuracy reaches the threshold"
+GRAD = "CIFARNet: a training step reaches every parameter"
+VALUE = "evaluate_accuracy: the fraction correct over all examples"
+EVAL_MODE = "evaluate_accuracy: the net in eval mode"
+NO_GRAD = "evaluate_accuracy: no gradients recorded"
+LEARN = "train: the trained net reaches the held-out accuracy"
 MODE = "train: trains the given net in training mode, on the device"
-EVAL = "evaluate_accuracy: agrees with the grader's measurement"
-ALL = {ARCH, SAME, LOSS, ACC, MODE, EVAL}
-
-TRAIN_OK = """
-def train(net, train_iter, num_epochs, lr, device):
-    net.to(device)
-    loss_fn = nn.CrossEntropyLoss()
-    optimizer = torch.optim.SGD(net.parameters(), lr={lr})
-    for epoch in range(num_epochs):
-        {train_mode}
-        for X, y in train_iter:
-            X, y = X.to(device), y.to(device)
-            loss = loss_fn(net(X), y)
-            optimizer.zero_grad()
-            loss.backward()
-            {step}
-    return net
-"""
-
-
-def train_cell(lr: str = "lr", train_mode: str = "net.train()", step: str = "optimizer.step()") -> str:
-    return TRAIN_OK.format(lr=lr, train_mode=train_mode, step=step)
+NET_CHECKS = {ARCH, SAME, GRAD}
+EVAL_CHECKS = {VALUE, EVAL_MODE, NO_GRAD}
+TRAIN_CHECKS = {LEARN, MODE}
 
 
 @pytest.fixture(autouse=True)
@@ -63,6 +50,7 @@ def quick_profile(monkeypatch):
     monkeypatch.delenv("GRADER_DATA_ROOT", raising=False)
 
 
+@functools.lru_cache(maxsize=1)
 def load_checks():
     spec = importlib.util.spec_from_file_location("hw6_checks_test", ROOT / "assignments" / "hw6" / "checks.py")
     module = importlib.util.module_from_spec(spec)
@@ -71,11 +59,56 @@ def load_checks():
 
 
 def hw6(nb, tmp_path, **options):
+    """A full grading, with the kernel started as a single `grade` command starts it."""
     return grade(nb, tmp_path, fork=False, device="cpu", **options)
 
 
-# ---------------------------------------------------------------- data
+def judge_in_process(replace: dict[str, str], probes: set[str], tmp_path: Path, seed: int = 1) -> dict[str, CheckResult]:
+    """The checks of `probes` on the solution with `replace`d cells, run in this process.
 
+    The marked cells run in a fresh namespace (as the kernel runs them); each probe gets the
+    inputs the pipeline would give it and writes the same result file; the judges score it.
+    """
+    checks = load_checks()
+    ns = reference_namespace(write(with_cells(solution("hw6"), replace=replace), tmp_path / "variant.ipynb"))
+    # the data set only where it is used (the other probes take fixed inputs of their own)
+    prepared = checks.prepare(GradingContext("cpu", tmp_path, None, seed)) if "train" in probes else Prepared()
+    facts = ProbeOutcome("ok", prepared.facts)
+    ctx = Context(cell_of={}, cells={}, reference_available=True)
+    results = {}
+    for probe in checks.ASSIGNMENT.probes:
+        if probe.name not in probes:
+            continue
+        inputs = probe.make_inputs(seed) | {"device": "cpu"} | prepared.inputs | prepared.probe_inputs.get(probe.name, {})
+        in_path, out_path = tmp_path / f"{probe.name}.in", tmp_path / f"{probe.name}.out"
+        write_inputs(in_path, inputs)
+        probe_runtime.run_probe(ns, probe_source(probe.fn, probe.helpers), probe.fn.__name__, list(probe.uses),
+                                str(in_path), str(out_path), probe.seed(seed))
+        outcome = read_result(out_path)
+        for check in checks.ASSIGNMENT.checks:
+            if check.probe.name == probe.name:
+                results[check.name] = score_check(check, outcome, facts, ctx)
+    return results
+
+
+def assert_loses_own(results: dict[str, CheckResult], must_lose: set[str], phrase: str) -> None:
+    lost_here = {name for name, r in results.items() if r.score < r.max_score}
+    assert lost_here == must_lose, {name: r.message for name, r in results.items() if r.score < r.max_score}
+    messages = " ".join(results[name].message for name in must_lose)
+    assert phrase in messages, messages
+
+
+def test_each_piece_has_a_probe_that_calls_only_that_piece():
+    """Independence by construction: no probe calls two of the student's pieces."""
+    checks = load_checks()
+    uses = {check.name: check.probe.uses for check in checks.ASSIGNMENT.checks}
+    assert {n for n, u in uses.items() if u == ("CIFARNet",)} == NET_CHECKS
+    assert {n for n, u in uses.items() if u == ("evaluate_accuracy",)} == EVAL_CHECKS
+    assert {n for n, u in uses.items() if u == ("train",)} == TRAIN_CHECKS
+    assert checks.ASSIGNMENT.max_score == 12
+
+
+# ---------------------------------------------------------------- data
 def test_generated_set_is_cifar10_on_disk_and_loads_through_torchvision(tmp_path):
     import torchvision
 
@@ -127,20 +160,28 @@ def test_classes_differ_by_colour_and_texture_under_noise():
     assert np.abs(same[0].astype(int) - same[1].astype(int)).mean() > 10
 
 
-def test_prepare_keeps_the_held_out_split_out_of_the_kernels_folder(tmp_path):
+def test_prepare_sends_the_training_set_to_the_train_probe_only_with_renamed_classes(tmp_path):
     checks = load_checks()
     prepared = checks.prepare(GradingContext("cpu", tmp_path, None, 0))
-    facts, inputs = prepared.facts, prepared.inputs
-    assert facts["profile"] == "quick" and prepared.timeouts == {"train": 60.0}
-    written = {p.name for p in (tmp_path / "grader-data" / cifar.BASE_FOLDER).iterdir()}
-    assert written == {*cifar.TRAIN_FILES, "test_batch", "batches.meta"}
-    assert not any(isinstance(v, np.ndarray) for v in inputs.values())
-    train_x, _ = cifar.load_arrays(tmp_path / "grader-data", True, inputs["checksums"])
-    check_x, check_y = cifar.load_arrays(tmp_path / "grader-data", False, inputs["checksums"])
-    heldout_x, _ = facts["heldout"]
-    assert np.array_equal(check_x, facts["check"][0]) and np.array_equal(check_y, facts["check"][1])
-    kernel_images = {x.tobytes() for x in np.concatenate([train_x, check_x])}
+    assert prepared.facts["profile"] == "quick" and prepared.timeouts == {"train": 60.0}
+    # nothing in the kernel's folder, nothing in every probe's inputs: only the train probe gets data
+    assert list(tmp_path.iterdir()) == []
+    assert set(prepared.probe_inputs) == {"train"}
+    assert not any(isinstance(v, np.ndarray) for v in prepared.inputs.values())
+    train = prepared.probe_inputs["train"]
+    images, labels = cifar.synthesize(1200, 6, 0.15)
+    assert np.array_equal(train["train_images"], images)
+    rename = checks.label_renaming(0)
+    assert sorted(rename.tolist()) == list(range(10)) and not np.any(rename == np.arange(10))
+    assert np.array_equal(train["train_labels"], rename[labels])
+    # the held-out split: renamed alike, never among the training images, never sent
+    heldout_x, heldout_y = prepared.facts["heldout"]
+    assert np.array_equal(heldout_y, rename[cifar.synthesize(1000, 60_606, 0.15)[1]])
+    kernel_images = {x.tobytes() for x in images}
     assert not any(x.tobytes() in kernel_images for x in heldout_x)
+    # each submission its own renaming; everyone the same initial weights
+    assert any(not np.array_equal(checks.label_renaming(s), rename) for s in range(1, 5))
+    assert train["init_params"].shape == (145_578,) and np.array_equal(train["init_params"], checks.initial_parameters())
     assert checks.prepare(GradingContext("cuda", tmp_path / "gpu", None, 0)).timeouts == {"train": 60.0}
 
 
@@ -159,11 +200,13 @@ def test_real_cifar10_under_data_root_is_used_and_its_test_batch_held_out(tmp_pa
     monkeypatch.setitem(checks.PROFILES["cifar10"], "n_train", 1000)
     prepared = checks.prepare(GradingContext("cpu", tmp_path / "scratch", real, 0))
     assert prepared.facts["profile"] == "cifar10" and str(real) in prepared.facts["data"]
-    assert prepared.inputs["n_train"] == 1000
-    real_test = cifar.load_arrays(real, False)
+    real_train, real_test = cifar.load_arrays(real, True), cifar.load_arrays(real, False)
+    rename = checks.label_renaming(0)
+    train = prepared.probe_inputs["train"]
+    assert np.array_equal(train["train_images"], real_train[0][:1000])
+    assert np.array_equal(train["train_labels"], rename[real_train[1][:1000]])
     assert np.array_equal(prepared.facts["heldout"][0], real_test[0])
-    kernel_test = cifar.load_arrays(tmp_path / "scratch" / "grader-data", False, prepared.inputs["checksums"])
-    assert len(kernel_test[1]) == 1000 and not np.array_equal(kernel_test[0][:300], real_test[0])
+    assert np.array_equal(prepared.facts["heldout"][1], rename[real_test[1]])
 
 
 def test_a_data_root_that_is_not_the_original_cifar10_is_refused(tmp_path):
@@ -199,69 +242,369 @@ def test_device_auto_picks_cuda_when_present(monkeypatch):
         device.resolve_device("cuda")
 
 
-# ---------------------------------------------------------------- grading
+def test_device_auto_picks_cuda_when_present(monkeypatch):
+    from grader import device
 
-def test_solution_gets_full_marks_on_cpu(tmp_path):
-    report = hw6(solution("hw6"), tmp_path)
-    assert report.status == "graded" and report.device == "cpu"
-    assert report.score == report.max_score == 12, [(t.name, t.message) for t in report.tests if t.status != "passed"]
-    assert "held-out accuracy" in by_name(report)[ACC].message and "on cpu" in by_name(report)[ACC].message
-
-
-def test_stub_gets_zero_without_crashing(tmp_path):
-    report = hw6(stub("hw6"), tmp_path)
-    assert_stub_scores_zero(report)
+    monkeypatch.setattr(device, "cuda_present", lambda: True)
+    assert device.resolve_device("auto") == "cuda"
+    monkeypatch.setattr(device, "cuda_present", lambda: False)
+    assert device.resolve_device("auto") == "cpu"
+    with pytest.raises(device.DeviceUnavailable):
+        device.resolve_device("cuda")
 
 
-# (id, replaced cells, checks that must lose points, a phrase the student must read)
-MISTAKES = [
-    ("optimizer never steps", {"train": train_cell(step="pass")}, {LOSS, ACC}, "optimizer.step()"),
-    ("returns at once", {"train": "def train(net, train_iter, num_epochs, lr, device):\n    return net"},
-     {LOSS, ACC, MODE}, "without drawing a single batch"),
-    ("the notes' undefined learning rate", {"train": train_cell(lr="learning_rate")},
-     {LOSS, ACC, MODE}, "name 'learning_rate' is not defined"),
-    ("no net.train()", {"train": train_cell(train_mode="pass")}, {MODE}, "net.train()"),
-    ("wrong architecture: one linear layer",
-     {"CIFARNet": """
-        class CIFARNet(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.model = nn.Sequential(
-                    nn.Conv2d(3, 32, 5, padding=2), nn.MaxPool2d(2), nn.Conv2d(32, 32, 5, padding=2), nn.MaxPool2d(2),
-                    nn.Conv2d(32, 64, 5, padding=2), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(1024, 10))
+# ---------------------------------------------------------------- CIFARNet, on its own
 
-            def forward(self, x):
-                return self.model(x)
-        """},
-     {ARCH, SAME, LOSS, ACC, EVAL}, "expected 145,578"),
-    ("wrong architecture: no padding",
-     {"CIFARNet": """
-        class CIFARNet(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.model = nn.Sequential(
-                    nn.Conv2d(3, 32, 5), nn.MaxPool2d(2), nn.Conv2d(32, 32, 5), nn.MaxPool2d(2),
-                    nn.Conv2d(32, 64, 5), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(1024, 64), nn.Linear(64, 10))
+def net_cell(layers: str = "", forward: str = "return self.model(x)", init: str = "") -> str:
+    layers = layers or """
+            nn.Conv2d(3, 32, 5, padding=2), nn.MaxPool2d(2), nn.Conv2d(32, 32, 5, padding=2), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 5, padding=2), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(1024, 64), nn.Linear(64, 10)"""
+    return f"""
+class CIFARNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.model = nn.Sequential({layers})
+        {init}
 
-            def forward(self, x):
-                return self.model(x)
-        """},
-     ALL, "padding=2"),
-    ("evaluate_accuracy returns the count",
-     {"evaluate_accuracy": """
-        def evaluate_accuracy(net, data_iter, device):
-            net.eval()
-            with torch.no_grad():
-                return sum(float((net(X.to(device)).argmax(dim=1) == y.to(device)).sum()) for X, y in data_iter)
-        """},
-     {EVAL}, "number of correct predictions"),
+    def forward(self, x):
+        {forward}
+"""
+
+
+EXPLICIT_NET = """
+class CIFARNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 32, 5, padding=2)
+        self.conv2 = nn.Conv2d(32, 32, 5, padding=2)
+        self.conv3 = nn.Conv2d(32, 64, 5, padding=2)
+        self.pool = nn.MaxPool2d(2)
+        self.fc1 = nn.Linear(1024, 64)
+        self.fc2 = nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = self.pool(self.conv1(x))
+        x = self.pool(self.conv2(x))
+        x = self.pool(self.conv3(x))
+        {flatten}
+        return self.fc2(self.fc1(x))
+"""
+
+NO_PADDING = """
+    nn.Conv2d(3, 32, 5), nn.MaxPool2d(2), nn.Conv2d(32, 32, 5), nn.MaxPool2d(2),
+    nn.Conv2d(32, 64, 5), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(1024, 64), nn.Linear(64, 10)"""
+ONE_LINEAR = """
+    nn.Conv2d(3, 32, 5, padding=2), nn.MaxPool2d(2), nn.Conv2d(32, 32, 5, padding=2), nn.MaxPool2d(2),
+    nn.Conv2d(32, 64, 5, padding=2), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(1024, 10)"""
+NO_FLATTEN = """
+    nn.Conv2d(3, 32, 5, padding=2), nn.MaxPool2d(2), nn.Conv2d(32, 32, 5, padding=2), nn.MaxPool2d(2),
+    nn.Conv2d(32, 64, 5, padding=2), nn.MaxPool2d(2), nn.Linear(1024, 64), nn.Linear(64, 10)"""
+RELUS = """
+    nn.Conv2d(3, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 32, 5, padding=2), nn.ReLU(),
+    nn.MaxPool2d(2), nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+    nn.Linear(1024, 64), nn.ReLU(), nn.Linear(64, 10)"""
+SOFTMAX_OUT = """
+    nn.Conv2d(3, 32, 5, padding=2), nn.MaxPool2d(2), nn.Conv2d(32, 32, 5, padding=2), nn.MaxPool2d(2),
+    nn.Conv2d(32, 64, 5, padding=2), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(1024, 64), nn.Linear(64, 10),
+    nn.Softmax(dim=1)"""
+
+# (id, CIFARNet cell, checks that must lose points, a phrase the student must read)
+NET_MISTAKES = [
+    ("no Flatten in the Sequential", net_cell(NO_FLATTEN), NET_CHECKS, "Flatten()"),
+    ("no flatten in an explicit forward", EXPLICIT_NET.format(flatten="pass"), NET_CHECKS, "Flatten()"),
+    ("torch.flatten over the batch too", EXPLICIT_NET.format(flatten="x = torch.flatten(x)"), NET_CHECKS, "Flatten()"),
+    ("view(-1) over the batch too", EXPLICIT_NET.format(flatten="x = x.view(-1)"), NET_CHECKS, "Flatten()"),
+    ("no padding", net_cell(NO_PADDING), NET_CHECKS, "padding=2"),
+    ("one linear layer", net_cell(ONE_LINEAR), {ARCH, SAME}, "expected 145,578"),
+    ("a ReLU after every layer", net_cell(RELUS), {SAME}, "an extra activation"),
+    ("softmax on the output", net_cell(SOFTMAX_OUT), {SAME}, "an extra activation"),
+    ("detach in forward", net_cell(forward="return self.model[7:](self.model[:7](x).detach())"), {GRAD},
+     "cannot update model.0.weight"),
+    ("forward under no_grad", net_cell(forward="with torch.no_grad():\n            return self.model(x)"), {GRAD},
+     "carries no gradient"),
+    ("frozen first layer", net_cell(init="self.model[0].weight.requires_grad_(False)"), {GRAD},
+     "requires_grad=False"),
+    ("zero initialisation", net_cell(init="for p in self.parameters():\n            nn.init.zeros_(p)"), {GRAD},
+     "every weight starts at zero"),
+]
+
+NET_ALTERNATIVES = [
+    ("explicit layers and view", EXPLICIT_NET.format(flatten="x = x.view(x.shape[0], -1)")),
+    ("explicit layers and torch.flatten(x, 1)", EXPLICIT_NET.format(flatten="x = torch.flatten(x, 1)")),
+    ("Sequential as the class", "class CIFARNet(nn.Sequential):\n    def __init__(self):\n        super().__init__("
+     + NO_FLATTEN.replace("nn.Linear(1024, 64)", "nn.Flatten(), nn.Linear(1024, 64)") + ")"),
 ]
 
 
-@pytest.mark.parametrize("replace,must_lose,phrase", [m[1:] for m in MISTAKES], ids=[m[0] for m in MISTAKES])
-def test_typical_mistake_loses_exactly_its_checks(tmp_path, replace, must_lose, phrase):
-    report = hw6(with_cells(solution("hw6"), replace=replace), tmp_path)
-    assert_loses_exactly(report, must_lose, phrase)
+@pytest.mark.parametrize("cell,must_lose,phrase", [m[1:] for m in NET_MISTAKES], ids=[m[0] for m in NET_MISTAKES])
+def test_a_cifarnet_mistake_costs_only_cifarnet_checks(tmp_path, cell, must_lose, phrase):
+    results = judge_in_process({"CIFARNet": cell}, {"architecture", "evaluate"}, tmp_path)
+    assert_loses_own(results, must_lose, phrase)
+
+
+@pytest.mark.parametrize("cell", [m[1] for m in NET_ALTERNATIVES], ids=[m[0] for m in NET_ALTERNATIVES])
+def test_another_way_to_write_cifarnet_earns_its_points(tmp_path, cell):
+    assert_loses_own(judge_in_process({"CIFARNet": cell}, {"architecture"}, tmp_path), set(), "")
+
+
+# ---------------------------------------------------------------- evaluate_accuracy, on its own
+
+def evaluate_cell(body: str, header: str = "") -> str:
+    return f"{header}\ndef evaluate_accuracy(net, data_iter, device):\n" + "\n".join(
+        "    " + line for line in body.strip("\n").splitlines())
+
+
+LOOP = """
+for X, y in data_iter:
+    X, y = X.to(device), y.to(device)
+    correct += (net(X).argmax(dim=1) == y).sum().item()
+    total += y.numel()
+"""
+
+
+def indent(text: str, by: int = 4) -> str:
+    return "\n".join(" " * by + line for line in text.strip("\n").splitlines())
+
+
+EVAL_MISTAKES = [
+    # averaging per-batch accuracies
+    ("mean of a list of batch accuracies", evaluate_cell("""
+net.eval()
+accs = []
+with torch.no_grad():
+    for X, y in data_iter:
+        accs.append((net(X.to(device)).argmax(1) == y.to(device)).float().mean().item())
+return sum(accs) / len(accs)"""), {VALUE}, "mean of the per-batch accuracies"),
+    ("np.mean of batch accuracies", evaluate_cell("""
+import numpy as np
+net.eval()
+with torch.no_grad():
+    return float(np.mean([(net(X.to(device)).argmax(1) == y.to(device)).float().mean().item() for X, y in data_iter]))"""),
+     {VALUE}, "mean of the per-batch accuracies"),
+    ("running mean over batches", evaluate_cell("""
+net.eval()
+acc, i = 0.0, 0
+with torch.no_grad():
+    for X, y in data_iter:
+        batch = (net(X.to(device)).argmax(1) == y.to(device)).float().mean().item()
+        acc, i = (acc * i + batch) / (i + 1), i + 1
+return acc"""), {VALUE}, "mean of the per-batch accuracies"),
+    ("torch.stack(...).mean()", evaluate_cell("""
+net.eval()
+with torch.no_grad():
+    accs = [(net(X.to(device)).argmax(1) == y.to(device)).float().mean() for X, y in data_iter]
+return torch.stack(accs).mean().item()"""), {VALUE}, "mean of the per-batch accuracies"),
+    ("the count", evaluate_cell("net.eval()\ncorrect, total = 0, 0\nwith torch.no_grad():\n" + indent(LOOP)
+                                + "\nreturn correct"), {VALUE}, "the number of correct predictions"),
+    ("a percentage", evaluate_cell("net.eval()\ncorrect, total = 0, 0\nwith torch.no_grad():\n" + indent(LOOP)
+                                   + "\nreturn 100 * correct / total"), {VALUE}, "a percentage"),
+    # no eval mode
+    ("no net.eval()", evaluate_cell("correct, total = 0, 0\nwith torch.no_grad():\n" + indent(LOOP)
+                                    + "\nreturn correct / total"), {EVAL_MODE}, "call net.eval()"),
+    ("net.eval without parentheses", evaluate_cell("net.eval\ncorrect, total = 0, 0\nwith torch.no_grad():\n"
+                                                   + indent(LOOP) + "\nreturn correct / total"),
+     {EVAL_MODE}, "call net.eval()"),
+    ("net.eval() after the loop", evaluate_cell("correct, total = 0, 0\nwith torch.no_grad():\n" + indent(LOOP)
+                                                + "\nnet.eval()\nreturn correct / total"), {EVAL_MODE}, "call net.eval()"),
+    ("net.training = False on the top module", evaluate_cell("net.training = False\ncorrect, total = 0, 0\n"
+                                                             "with torch.no_grad():\n" + indent(LOOP)
+                                                             + "\nreturn correct / total"),
+     {EVAL_MODE}, "call net.eval()"),
+    # no torch.no_grad()
+    ("no torch.no_grad()", evaluate_cell("net.eval()\ncorrect, total = 0, 0\n" + LOOP + "return correct / total"),
+     {NO_GRAD}, "with torch.no_grad():"),
+    ("torch.no_grad() as a bare statement", evaluate_cell("net.eval()\ntorch.no_grad()\ncorrect, total = 0, 0\n"
+                                                          + LOOP + "return correct / total"),
+     {NO_GRAD}, "with torch.no_grad():"),
+    ("enable_grad instead", evaluate_cell("net.eval()\ncorrect, total = 0, 0\nwith torch.enable_grad():\n"
+                                          + indent(LOOP) + "\nreturn correct / total"), {NO_GRAD}, "with torch.no_grad():"),
+    ("no_grad around the counting only", evaluate_cell("""
+net.eval()
+correct, total = 0, 0
+for X, y in data_iter:
+    y_hat = net(X.to(device))
+    with torch.no_grad():
+        correct += (y_hat.argmax(dim=1) == y.to(device)).sum().item()
+        total += y.numel()
+return correct / total"""), {NO_GRAD}, "with torch.no_grad():"),
+    # two mistakes in one function: each costs its own check
+    ("no eval, no no_grad", evaluate_cell("correct, total = 0, 0\n" + LOOP + "return correct / total"),
+     {EVAL_MODE, NO_GRAD}, "call net.eval()"),
+]
+
+EVAL_ALTERNATIVES = [
+    ("inference_mode", evaluate_cell("net.eval()\ncorrect, total = 0, 0\nwith torch.inference_mode():\n"
+                                     + indent(LOOP) + "\nreturn correct / total")),
+    ("no_grad decorator and train(False)", evaluate_cell(
+        "net.train(False)\ncorrect, total = 0, 0\n" + LOOP + "return correct / total", header="@torch.no_grad()")),
+    ("a 0-d tensor over the dataset's length", evaluate_cell("""
+net.eval()
+correct = torch.tensor(0.0)
+with torch.no_grad():
+    for X, y in data_iter:
+        correct += (net(X.to(device)).argmax(1) == y.to(device)).float().sum().cpu()
+return correct / len(data_iter.dataset)""")),
+]
+
+
+@pytest.mark.parametrize("cell,must_lose,phrase", [m[1:] for m in EVAL_MISTAKES], ids=[m[0] for m in EVAL_MISTAKES])
+def test_an_evaluate_accuracy_mistake_costs_only_its_own_check(tmp_path, cell, must_lose, phrase):
+    results = judge_in_process({"evaluate_accuracy": cell}, {"architecture", "evaluate"}, tmp_path)
+    assert_loses_own(results, must_lose, phrase)
+
+
+@pytest.mark.parametrize("cell", [m[1] for m in EVAL_ALTERNATIVES], ids=[m[0] for m in EVAL_ALTERNATIVES])
+def test_another_way_to_write_evaluate_accuracy_earns_its_points(tmp_path, cell):
+    assert_loses_own(judge_in_process({"evaluate_accuracy": cell}, {"evaluate"}, tmp_path), set(), "")
+
+
+def test_the_evaluation_split_tells_every_wrong_aggregate_from_the_fraction():
+    checks = load_checks()
+    data = checks.evaluate_data()
+    correct, batch = data["correct"], checks.EVAL_BATCH
+    sizes = [len(correct[s:s + batch]) for s in range(0, len(correct), batch)]
+    assert sizes[-1] < sizes[0]  # a smaller last batch
+    fraction = correct.mean()
+    wrong = [np.mean([correct[s:s + batch].mean() for s in range(0, len(correct), batch)]),
+             correct.sum(), 100 * fraction, correct[:batch].mean(), correct.sum() / (batch * len(sizes))]
+    assert all(abs(w - fraction) > 0.05 for w in wrong)
+    # the labels are what the grader's float64 arithmetic says, by a margin float32 cannot flip
+    logits = data["eval_x"].reshape(len(correct), -1).astype(np.float64) @ data["eval_w"].T.astype(np.float64) + data["eval_b"]
+    assert np.array_equal(logits.argmax(1) == data["eval_y"], correct)
+    top2 = np.sort(logits, axis=1)[:, -2:]
+    assert (top2[:, 1] - top2[:, 0]).min() > 0.2
+
+
+# ---------------------------------------------------------------- train, on its own
+
+def train_cell(lr: str = "lr", train_mode: str = "net.train()", step: str = "optimizer.step()",
+               before_loop: str = "", after_epoch: str = "", make_net: str = "", ret: str = "return net") -> str:
+    return f"""
+def train(net, train_iter, num_epochs, lr, device):
+    {make_net}
+    net.to(device)
+    loss_fn = nn.CrossEntropyLoss()
+    optimizer = torch.optim.SGD(net.parameters(), lr={lr})
+    {before_loop}
+    for epoch in range(num_epochs):
+        {train_mode}
+        for X, y in train_iter:
+            X, y = X.to(device), y.to(device)
+            loss = loss_fn(net(X), y)
+            optimizer.zero_grad()
+            loss.backward()
+            {step}
+        {after_epoch}
+    {ret}
+"""
+
+
+TRAIN_MISTAKES = [
+    ("optimizer never steps", train_cell(step="pass"), {LEARN}, "optimizer.step()"),
+    ("zero_grad between backward and step", train_cell(step="optimizer.zero_grad()\n            optimizer.step()"),
+     {LEARN}, "the weights did not change"),
+    ("optimizer over another net's parameters",
+     train_cell().replace("SGD(net.parameters()", "SGD(CIFARNet().parameters()"), {LEARN}, "the weights did not change"),
+    ("returns at once", "def train(net, train_iter, num_epochs, lr, device):\n    return net", TRAIN_CHECKS,
+     "without drawing a single batch"),
+    ("the notes' undefined learning rate", train_cell(lr="learning_rate"), TRAIN_CHECKS,
+     "name 'learning_rate' is not defined"),
+    ("no net.train()", train_cell(train_mode="pass"), {MODE}, "call net.train()"),
+    ("net.eval() instead", train_cell(train_mode="net.eval()"), {MODE}, "call net.train()"),
+    ("net.training = True on the top module", train_cell(train_mode="net.training = True"), {MODE},
+     "call net.train()"),
+    ("evaluating each epoch without switching back", train_cell(
+        train_mode="pass", before_loop="net.train()\n    first = next(iter(train_iter))",
+        after_epoch="evaluate_accuracy(net, [first], device)"), {MODE}, "call net.train()"),
+    ("trains a new net", train_cell(make_net="net = CIFARNet()"), {MODE}, "than the net it was given"),
+]
+
+TRAIN_ALTERNATIVES = [
+    ("trains in place, returns None, F.cross_entropy",
+     train_cell(ret="").replace("loss_fn(net(X), y)", "nn.functional.cross_entropy(net(X), y)")),
+    ("evaluates each epoch and switches back", train_cell(
+        before_loop="first = next(iter(train_iter))", after_epoch="evaluate_accuracy(net, [first], device)")),
+]
+
+
+@pytest.mark.parametrize("cell,must_lose,phrase", [m[1:] for m in TRAIN_MISTAKES], ids=[m[0] for m in TRAIN_MISTAKES])
+def test_a_train_mistake_costs_only_train_checks(tmp_path, cell, must_lose, phrase):
+    assert_loses_own(judge_in_process({"train": cell}, {"train"}, tmp_path), must_lose, phrase)
+
+
+@pytest.mark.parametrize("cell", [m[1] for m in TRAIN_ALTERNATIVES], ids=[m[0] for m in TRAIN_ALTERNATIVES])
+def test_another_way_to_write_train_earns_its_points(tmp_path, cell):
+    assert_loses_own(judge_in_process({"train": cell}, {"train"}, tmp_path), set(), "")
+
+
+# ---------------------------------------------------------------- full gradings in a sandboxed kernel
+
+def test_solution_gets_full_marks_on_cpu(tmp_path):
+    report = hw6(solution("hw6"), tmp_path)
+    assert_full_marks(report, 12)
+    assert report.device == "cpu"
+    assert "held-out accuracy" in by_name(report)[LEARN].message and "on cpu" in by_name(report)[LEARN].message
+
+
+def test_stub_gets_zero_without_crashing(tmp_path):
+    assert_stub_scores_zero(hw6(stub("hw6"), tmp_path))
+
+
+def test_one_mistake_in_each_piece_costs_each_piece_only_its_own_checks(tmp_path):
+    """A net without Flatten, per-batch averaging and no net.train(): 12 - 4 - 2 - 1 points."""
+    nb = with_cells(solution("hw6"), replace={
+        "CIFARNet": NET_MISTAKES[0][1], "evaluate_accuracy": EVAL_MISTAKES[0][1], "train": train_cell(train_mode="pass"),
+    })
+    report = hw6(nb, tmp_path)
+    assert_loses_exactly(report, NET_CHECKS | {VALUE, MODE}, "Flatten()")
+    assert report.score == 5
+    assert "mean of the per-batch accuracies" in by_name(report)[VALUE].message
+    assert "call net.train()" in by_name(report)[MODE].message
+
+
+def test_weights_prepared_before_the_probe_score_at_chance(tmp_path):
+    """A train that skips the work and loads weights trained in the notebook's own cells on the
+    same kind of images (here: the grader's generator, the same seeds) is held to chance by the
+    per-submission renaming of the classes."""
+    cells = {"train": """
+        import numpy as np
+        from grader.datasets import cifar
+        images, labels = cifar.synthesize(1200, 6, 0.15)
+        _ready = CIFARNet()
+        _data = torch.utils.data.TensorDataset(torch.from_numpy(images).float() / 255, torch.from_numpy(labels))
+        _opt = torch.optim.SGD(_ready.parameters(), lr=0.01)
+        for _ in range(3):
+            for X, y in DataLoader(_data, batch_size=16, shuffle=True):
+                _opt.zero_grad()
+                nn.functional.cross_entropy(_ready(X), y).backward()
+                _opt.step()
+
+        def train(net, train_iter, num_epochs, lr, device):
+            net.train()
+            for X, y in train_iter:
+                net(X)
+                break
+            net.load_state_dict({k: v for k, v in zip(net.state_dict(), _ready.state_dict().values())})
+            return net
+        """}
+    results = judge_in_process(cells, {"train"}, tmp_path)
+    assert results[LEARN].score == 0, results[LEARN].message
+    assert "below" in results[LEARN].message
+
+
+def test_what_train_leaves_behind_after_returning_cannot_change_the_measurement(tmp_path):
+    """The trained state is copied the moment train returns: a thread the student leaves running
+    that keeps writing into the net (or into whatever the probe holds) changes nothing measured."""
+    cells = {"train": train_cell(ret="""
+    import threading, time
+    def spoil():
+        time.sleep(0.2)
+        with torch.no_grad():
+            for p in net.parameters():
+                p.zero_()
+    threading.Thread(target=spoil, daemon=True).start()
+    return net""")}
+    assert_loses_own(judge_in_process(cells, {"train"}, tmp_path), set(), "")
 
 
 # ---------------------------------------------------------------- CUDA only
@@ -283,20 +626,12 @@ def test_solution_gets_full_marks_on_cuda(tmp_path):
 @pytest.mark.cuda
 @pytest.mark.skipif(not _cuda(), reason="needs a CUDA device")
 def test_test_batches_left_on_the_cpu_fail_on_cuda(tmp_path):
-    evaluate = """
-        def evaluate_accuracy(net, data_iter, device):
-            net.eval()
-            correct, total = 0, 0
-            with torch.no_grad():
-                for X, y in data_iter:
-                    correct += (net(X).argmax(dim=1) == y).sum().item()
-                    total += y.numel()
-            return correct / total
-        """
+    evaluate = evaluate_cell("net.eval()\ncorrect, total = 0, 0\nwith torch.no_grad():\n" + indent(LOOP).replace(
+        "X, y = X.to(device), y.to(device)", "pass") + "\nreturn correct / total")
     report = grade(with_cells(solution("hw6"), replace={"evaluate_accuracy": evaluate}), tmp_path, fork=False,
                    device="cuda")
-    assert lost(report) == {EVAL}
-    assert "X, y = X.to(device), y.to(device)" in by_name(report)[EVAL].message
+    assert lost(report) == {VALUE}
+    assert "X, y = X.to(device), y.to(device)" in by_name(report)[VALUE].message
 
 
 @pytest.mark.cuda
@@ -304,4 +639,4 @@ def test_test_batches_left_on_the_cpu_fail_on_cuda(tmp_path):
 def test_a_model_left_on_the_cpu_fails_on_cuda(tmp_path):
     train = train_cell().replace("    net.to(device)\n", "").replace("X, y = X.to(device), y.to(device)", "pass")
     report = grade(with_cells(solution("hw6"), replace={"train": train}), tmp_path, fork=False, device="cuda")
-    assert MODE in lost(report) and "net.to(device)" in by_name(report)[MODE].message
+    assert lost(report) == {MODE} and "net.to(device)" in by_name(report)[MODE].message

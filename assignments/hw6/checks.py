@@ -3,26 +3,45 @@
 Probes (`probe_*`) run inside the student's kernel and only call the student's code and return
 data; judges (`judge_*`) run in the grader and decide points. See grader/checks.py.
 
-How the training is judged (docs/architecture.md, "Training checks"): `prepare` writes the training data in
-CIFAR-10's on-disk format into the kernel's scratch folder and keeps the held-out split in the
-grader's memory. The probe builds the loaders with `torchvision.datasets.CIFAR10`, hands the
-student's `train` a fresh `CIFARNet()` (in eval mode, to see whether `train` switches it to
-training mode) with a fixed seed, and returns the trained `state_dict` and what
-`evaluate_accuracy` says about it. The judges load that `state_dict` into the grader's own
-copy of the notes' architecture and measure loss and accuracy themselves; no number the
-kernel computes about the model is believed except `evaluate_accuracy`'s, which is what is
-being checked. None of these probes has a reference outcome: the judges hold the student to
-fixed numbers (145,578 parameters, the calibrated threshold) instead.
+Each of the three pieces is graded on its own, by a probe that calls only that piece, so a
+mistake in one never costs the points of another:
 
-Calibration (`python scripts/calibrate_hw6.py`): the reference solution is trained exactly as
-the grader trains a submission (same data, loader, seed) and then with other seeds for the
-spread; see CALIBRATION below for the numbers, the rule that turned them into the threshold
-and budget, and the date. Real CIFAR-10 could not be calibrated here (no machine here can
-download it): its numbers are provisional until the script is run with `--data-root`.
+* `CIFARNet` (probe `architecture`): the parameter count and output shape; the function it
+  computes, compared in the grader with the notes' layers loaded with the student's own
+  weights; and whether one step of the grader's own training loop (cross-entropy, backward)
+  reaches every parameter with a finite, non-zero gradient. That last check stands in for "can
+  it be trained": a net that computes the notes' function and passes gradients to every
+  parameter trains exactly as the notes' net does, without a training run.
+* `evaluate_accuracy` (probe `evaluate`): called on models the grader built with fixed weights,
+  over data the grader made, with an uneven last batch chosen so that the per-batch mean, the
+  count and the percentage all differ from the true fraction. The grader knows the right answer
+  from its own arithmetic. Forward hooks on every submodule record the training flag and
+  `torch.is_grad_enabled()` during each forward pass; the second model carries BatchNorm and
+  Dropout, where eval mode matters.
+* `train` (probe `train`): trains the grader's own copy of the notes' architecture (never the
+  student's `CIFARNet`, so a broken net does not cost `train` anything), from initial weights
+  the grader chose, on a training set that reaches the kernel only in this probe's inputs, with
+  class labels renamed by a permutation drawn per submission. The trained weights are measured
+  in the grader, on a held-out split the kernel never sees (with the same renaming): weights
+  prepared in advance, from the notebook's cells or pasted in, score at chance.
+
+Only one training run per grading; see CALIBRATION for its cost.
+
+What the grader believes from the kernel: the numbers each probe returns about the student's
+own piece (its weights, outputs, gradients, the recorded modes). Student code could forge the
+records of its own probe, never another piece's, and never the accuracy, which the grader
+measures itself.
+
+Calibration (`python scripts/calibrate_hw6.py`): the reference `train` is run exactly as the
+grader runs a submission's (same data, loader, initial weights), for several label renamings
+and data orders; see CALIBRATION below for the numbers, the rule that turned them into the
+threshold and budget, and the date. Real CIFAR-10 could not be calibrated here (no machine here
+can download it): its numbers are provisional until the script is run with `--data-root`.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -36,30 +55,30 @@ from grader.probe import ProbeOutcome, TensorValue
 
 N_PARAMS = 145_578
 PROFILE_ENV = "GRADER_HW6_PROFILE"  # tests only: "quick" selects the smaller generated profile
+INIT_SEED = 6_000  # the initial weights of the net `train` is handed (the same for every submission)
 
-# Every number the training checks use, per data set. `budget_s` is the hard time limit of the
+# Every number the training check uses, per data set. `budget_s` is the hard time limit of the
 # training probe (the grader interrupts `train` there); `threshold` is the held-out accuracy a
-# submission must reach; `loss_ratio`: the trained model's loss on the check split must be at
-# most this fraction of the untrained model's.
+# submission must reach; `loss_ratio`: a net whose held-out loss fell to at most this fraction
+# of the untrained net's has learnt something (partial credit below the threshold).
 PROFILES: dict[str, dict[str, Any]] = {
-    # The generated data set (grader/datasets/cifar.py): 3,000 training images, 500 in the public
-    # check split (the student's `test_batch`), 2,000 held out in the grader.
+    # The generated data set (grader/datasets/cifar.py): 3,000 training images, 2,000 held out in
+    # the grader.
     "generated": dict(
-        seed=6, heldout_seed=60_606, n_train=3000, n_check=500, n_heldout=2000, noise=0.15,
+        seed=6, heldout_seed=60_606, n_train=3000, n_heldout=2000, noise=0.15,
         batch_size=32, num_epochs=3, lr=0.01, threshold=0.70, loss_ratio=0.5,
         budget_s={"cpu": 100.0, "cuda": 100.0},
     ),
     # Smaller and faster, for the test suite only (GRADER_HW6_PROFILE=quick).
     "quick": dict(
-        seed=6, heldout_seed=60_606, n_train=1200, n_check=300, n_heldout=1000, noise=0.15,
+        seed=6, heldout_seed=60_606, n_train=1200, n_heldout=1000, noise=0.15,
         batch_size=16, num_epochs=3, lr=0.01, threshold=0.55, loss_ratio=0.5,
         budget_s={"cpu": 60.0, "cuda": 60.0},
     ),
-    # Real CIFAR-10 under --data-root: the first n_train training images; the check split is the
-    # last n_check training images; held out: the real test_batch (10,000 images), read by the
-    # grader only. PROVISIONAL (not measured here, see CALIBRATION).
+    # Real CIFAR-10 under --data-root: the first n_train training images; held out: the real
+    # test_batch (10,000 images), read by the grader only. PROVISIONAL (see CALIBRATION).
     "cifar10": dict(
-        n_train=20_000, n_check=1000, batch_size=64, num_epochs=5, lr=0.01, threshold=0.35, loss_ratio=0.9,
+        n_train=20_000, batch_size=64, num_epochs=5, lr=0.01, threshold=0.35, loss_ratio=0.9,
         budget_s={"cpu": 1200.0, "cuda": 300.0},
     ),
 }
@@ -90,150 +109,19 @@ cifar10: NOT calibrated: no machine here has real CIFAR-10. The numbers in PROFI
 """
 
 
-# ---------------------------------------------------------------- data (grader side)
+# ---------------------------------------------------------------- the notes' architecture (grader and kernel)
 
-def _profile_name(ctx: GradingContext) -> str:
-    if cifar.has_cifar10(ctx.data_root):
-        return "cifar10"
-    return "quick" if os.environ.get(PROFILE_ENV) == "quick" else "generated"
+def grader_cifarnet():
+    """The notes' CIFARNet as the grader builds it. Self-contained: also shipped to the kernel."""
+    from torch import nn
 
-
-def generated_splits(config: dict[str, Any]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The generated profile's three splits, deterministic in the config's seeds."""
-    noise = config["noise"]
-    return {
-        "train": cifar.synthesize(config["n_train"], config["seed"], noise),
-        "check": cifar.synthesize(config["n_check"], config["seed"] + 1, noise),
-        "heldout": cifar.synthesize(config["n_heldout"], config["heldout_seed"], noise),
-    }
-
-
-def real_splits(root: Path, config: dict[str, Any]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Real CIFAR-10 through torchvision's own loader, which checks the original md5s."""
-    try:
-        train_x, train_y = cifar.load_arrays(root, train=True)
-        test_x, test_y = cifar.load_arrays(root, train=False)
-    except RuntimeError as exc:
-        raise RuntimeError(f"{root / cifar.BASE_FOLDER} is not the original CIFAR-10 ({exc})") from None
-    n, m = config["n_train"], config["n_check"]
-    return {"train": (train_x[:n], train_y[:n]), "check": (train_x[-m:], train_y[-m:]), "heldout": (test_x, test_y)}
-
-
-def prepare(ctx: GradingContext) -> Prepared:
-    """Write the student's data into the kernel's scratch folder; keep the held-out split here."""
-    name = _profile_name(ctx)
-    config = PROFILES[name]
-    splits = real_splits(ctx.data_root, config) if name == "cifar10" else generated_splits(config)  # type: ignore[arg-type]
-    root = ctx.scratch / "grader-data"
-    checksums = cifar.write_cifar10(root, splits["train"], splits["check"])  # the held-out split is not written
-    where = f"real CIFAR-10 from {ctx.data_root}" if name == "cifar10" else "the generated CIFAR-10-format data set"
-    if name != "cifar10" and ctx.data_root is not None:
-        where += f" (no {cifar.BASE_FOLDER} under {ctx.data_root})"
-    keys = ("batch_size", "num_epochs", "lr")
-    return Prepared(
-        inputs={"data_root": str(root), "checksums": checksums,
-                "n_train": int(len(splits["train"][1])), **{k: config[k] for k in keys}},
-        facts={"profile": name, "config": config, "data": where, "device": ctx.device,
-               "check": splits["check"], "heldout": splits["heldout"]},
-        timeouts={"train": float(config["budget_s"]["cuda" if ctx.device.startswith("cuda") else "cpu"])},
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 5, padding=2), nn.MaxPool2d(2), nn.Conv2d(32, 32, 5, padding=2), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 5, padding=2), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(1024, 64), nn.Linear(64, 10),
     )
 
 
-# ---------------------------------------------------------------- probes (student's kernel)
-
-def probe_architecture(ns, **_):
-    import torch
-
-    net = ns["CIFARNet"]()
-    x = torch.rand(4, 3, 32, 32)
-    net.eval()
-    with torch.no_grad():
-        out = net(x)
-    return {
-        "n_params": sum(p.numel() for p in net.parameters()),
-        "x": x, "out": out,
-        "state": {k: v.detach() for k, v in net.state_dict().items()},
-    }
-
-
-def probe_train(ns, data_root, checksums, n_train, batch_size, num_epochs, lr, device="cpu", **_):
-    import time
-    import traceback
-
-    import torch
-    from torch.utils.data import DataLoader
-    from torchvision.transforms import ToTensor
-
-    def failure(exc):
-        frames = [f for f in traceback.extract_tb(exc.__traceback__) if "<grader" not in f.filename]
-        lines = str(exc).strip().splitlines()
-        return {"type": type(exc).__name__, "message": (lines[0] if lines else "")[:300],
-                "where": ["line %s: %s" % (f.lineno, (f.line or "").strip()) for f in frames[-2:]]}
-
-    # open_cifar10 is shipped with this probe (helpers=), not imported.
-    train_set = open_cifar10(data_root, True, checksums, ToTensor())  # noqa: F821
-    check_set = open_cifar10(data_root, False, checksums, ToTensor())  # noqa: F821
-    order = torch.Generator().manual_seed(torch.initial_seed())  # the probe's seed: fixed per grading
-    loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=order)
-
-    class TrainIter:
-        """The DataLoader as `train` sees it, counting the epochs and batches drawn from it."""
-
-        def __init__(self):
-            self.epochs, self.batches = 0, 0
-
-        def __iter__(self):
-            self.epochs += 1
-            for batch in loader:
-                self.batches += 1
-                yield batch
-
-        def __len__(self):
-            return len(loader)
-
-        def __getattr__(self, name):  # dataset, batch_size, ...
-            return getattr(loader, name)
-
-    net = ns["CIFARNet"]()
-    initial = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    modes = []
-    hook = net.register_forward_pre_hook(lambda module, args: modes.append(bool(module.training)))
-    net.eval()  # `train` must put the net in training mode itself
-    train_iter = TrainIter()
-    started = time.perf_counter()
-    try:
-        returned = ns["train"](net=net, train_iter=train_iter, num_epochs=num_epochs, lr=lr, device=device)
-        train_error = None
-    except Exception as exc:
-        returned, train_error = None, failure(exc)
-    seconds = time.perf_counter() - started
-    hook.remove()
-    trained = returned if isinstance(returned, torch.nn.Module) else net
-    devices = sorted({str(p.device) for p in trained.parameters()})
-    state = {k: v.detach().to("cpu").clone() for k, v in trained.state_dict().items()}
-    try:
-        trained.to(device)
-        accuracy = ns["evaluate_accuracy"](net=trained, data_iter=DataLoader(check_set, batch_size=128), device=device)
-        eval_error = None
-    except Exception as exc:
-        accuracy, eval_error = None, failure(exc)
-    return {
-        "initial": initial, "state": state, "train_error": train_error, "returned": type(returned).__name__,
-        "same_net": returned is None or returned is net, "modes": modes[:100_000], "forwards": len(modes),
-        "epochs": train_iter.epochs, "batches": train_iter.batches, "batches_per_epoch": len(loader),
-        "devices": devices, "seconds": seconds, "n_check": len(check_set),
-        "accuracy": accuracy, "eval_error": eval_error,
-    }
-
-
-ARCHITECTURE = Probe("architecture", probe_architecture, ("CIFARNet",), reference=False, timeout_s=30)
-TRAIN = Probe("train", probe_train, ("CIFARNet", "train", "evaluate_accuracy"), reference=False,
-              timeout_s=PROFILES["generated"]["budget_s"]["cpu"], helpers=(cifar.open_cifar10,))
-
-
-# ---------------------------------------------------------------- the grader's own CIFARNet
-
-LAYERS = (  # index in the reference nn.Sequential, weight shape, what the notes call it
+LAYERS = (  # index in grader_cifarnet(), weight shape, what the notes call it
     (0, (32, 3, 5, 5), "Conv2d(3, 32, 5, padding=2)"),
     (2, (32, 32, 5, 5), "Conv2d(32, 32, 5, padding=2)"),
     (4, (64, 32, 5, 5), "Conv2d(32, 64, 5, padding=2)"),
@@ -247,19 +135,34 @@ ARCHITECTURE_HINT = (
 )
 
 
-def reference_net():
-    import torch
-    from torch import nn
+@functools.lru_cache(maxsize=1)
+def initial_parameters() -> np.ndarray:
+    """The weights `train` starts from, as one float32 vector in `grader_cifarnet().parameters()` order.
 
-    torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(3, 32, 5, padding=2), nn.MaxPool2d(2), nn.Conv2d(32, 32, 5, padding=2), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 5, padding=2), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(1024, 64), nn.Linear(64, 10),
-    )
+    PyTorch's default initialisation, drawn once from a fixed seed without touching the global RNG.
+    """
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(INIT_SEED)
+        net = grader_cifarnet()
+    return torch.nn.utils.parameters_to_vector(net.parameters()).detach().numpy().copy()
+
+
+def as_state(flat: np.ndarray) -> dict[str, np.ndarray]:
+    """A parameter vector (grader_cifarnet order) as its state_dict arrays."""
+    import torch
+
+    state, start = {}, 0
+    for name, param in grader_cifarnet().named_parameters():
+        size = param.numel()
+        state[name] = flat[start:start + size].reshape(tuple(param.shape))
+        start += size
+    return state
 
 
 def to_reference(state: Any, what: str) -> dict[str, np.ndarray]:
-    """The student's state_dict as the reference's, matching layers by weight shape (names are free)."""
+    """A student's state_dict as grader_cifarnet's, matching layers by weight shape (names are free)."""
     if not isinstance(state, dict) or not state:
         raise Fail(f"{what} is not a state_dict (got {describe(state)})")
     by_shape = {shape: (index, label) for index, shape, label in LAYERS}
@@ -289,16 +192,18 @@ def to_reference(state: Any, what: str) -> dict[str, np.ndarray]:
 
 
 def forward(state: dict[str, np.ndarray], images: np.ndarray, batch: int = 500) -> np.ndarray:
-    """Logits of the reference architecture with `state` on uint8 images (as ToTensor scales them)."""
+    """Logits of the notes' architecture with `state`, in the grader; uint8 images are scaled as ToTensor does."""
     import torch
 
-    net = reference_net()
+    net = grader_cifarnet()
     net.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in state.items()})
     net.eval()
     outs = []
     with torch.no_grad():
         for start in range(0, len(images), batch):
-            x = torch.from_numpy(images[start:start + batch]).float() / 255.0
+            x = torch.from_numpy(np.ascontiguousarray(images[start:start + batch])).float()
+            if images.dtype == np.uint8:
+                x = x / 255.0
             outs.append(net(x).double().numpy())
     return np.concatenate(outs)
 
@@ -309,36 +214,26 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(-log_probs[np.arange(len(labels)), labels].mean())
 
 
-# ---------------------------------------------------------------- judges (grader)
+def student_failure(exc):
+    """An exception as plain data, located at the student's own innermost lines (never the grader's
+    or a library's). Self-contained: shipped to the kernel with the probes."""
+    import os
+    import traceback
 
-def judge_architecture(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
-    n_params = number(student, "n_params", "the number of parameters")
-    out = value(student, "out")
-    problems = []
-    if n_params != N_PARAMS:
-        problems.append(f"CIFARNet() has {int(n_params):,} parameters, expected {N_PARAMS:,}")
-    if not isinstance(out, TensorValue) or tuple(out.shape) != (4, 10):
-        problems.append(f"CIFARNet()(x) for x of shape (4, 3, 32, 32) gave {describe(out)}, expected shape (4, 10)")
-    if problems:
-        raise Fail("; ".join(problems) + f" ({ARCHITECTURE_HINT})")
-    return PASS
+    stdlib = os.path.dirname(os.__file__) + os.sep
+
+    def library(name):
+        return name.startswith(("<grader", stdlib)) or "site-packages" in name or "dist-packages" in name
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not library(f.filename)]
+    lines = str(exc).strip().splitlines()
+    return {"type": type(exc).__name__, "message": (lines[0] if lines else "")[:300],
+            "where": ["line %s: %s" % (f.lineno, (f.line or "").strip()) for f in frames[-2:]]}
 
 
-def judge_same_function(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
-    state = to_reference(value(student, "state"), "CIFARNet().state_dict()")
-    x, out = value(student, "x"), value(student, "out")
-    if not isinstance(x, TensorValue) or not isinstance(out, TensorValue):
-        raise Fail("the probe returned no output (internal check error)")
-    import torch
-
-    net = reference_net()
-    net.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in state.items()})
-    with torch.no_grad():
-        want = net(torch.from_numpy(x.array)).numpy()
-    if want.shape != out.array.shape or not np.allclose(out.array, want, rtol=1e-4, atol=1e-5):
-        raise Fail("with its own weights, your CIFARNet computes something other than the notes' layers in"
-                   f" order (an extra activation, a different order, another Flatten?): {ARCHITECTURE_HINT}")
-    return PASS
+def _not_implemented(error: Any, what: str) -> None:
+    if isinstance(error, dict) and error.get("type") == "NotImplementedError":
+        raise Fail(f"{what} is not implemented yet (raises NotImplementedError)")
 
 
 def _error_text(error: Any) -> str:
@@ -349,9 +244,450 @@ def _error_text(error: Any) -> str:
     return f"{text} ({where[-1]})" if where else text
 
 
+def _finite(x: float) -> bool:
+    return bool(np.isfinite(x))
+
+
+# ---------------------------------------------------------------- CIFARNet on its own
+
+ARCH_BATCH = 8
+
+
+@functools.lru_cache(maxsize=1)
+def architecture_batch() -> tuple[np.ndarray, np.ndarray]:
+    """The images and labels the architecture probe feeds CIFARNet (public: the same for everyone)."""
+    rng = np.random.default_rng(606)
+    return rng.random((ARCH_BATCH, 3, 32, 32), dtype=np.float32), rng.integers(0, 10, ARCH_BATCH).astype(np.int64)
+
+
+def _architecture_inputs(rng: np.random.Generator) -> dict[str, Any]:
+    x, y = architecture_batch()
+    return {"arch_x": x, "arch_y": y}
+
+
+def probe_architecture(ns, arch_x, arch_y, **_):
+    import torch
+
+    def failure(stage, exc):
+        return dict(student_failure(exc), stage=stage)
+
+    result = {"error": None}
+    try:
+        net = ns["CIFARNet"]()
+    except Exception as exc:
+        result["error"] = failure("construct", exc)
+        return result
+    try:
+        params = list(net.named_parameters())
+        result["n_params"] = sum(p.numel() for _, p in params)
+        # Snapshot before any of the student's forward code runs.
+        result["state"] = {k: v.detach().to("cpu").clone() for k, v in net.state_dict().items()}
+        result["requires_grad"] = {name: bool(p.requires_grad) for name, p in params}
+    except Exception as exc:
+        result["error"] = failure("construct", exc)
+        return result
+    try:
+        net.eval()
+        with torch.no_grad():
+            result["out"] = net(arch_x)
+    except Exception as exc:
+        result["error"] = failure("forward", exc)
+        return result
+    # One step of the grader's own training loop: does the loss reach every parameter?
+    try:
+        net.train()
+        for _, p in params:
+            p.grad = None
+        logits = net(arch_x)
+        result["graph"] = isinstance(logits, torch.Tensor) and logits.requires_grad
+        if not result["graph"]:
+            return result
+        loss = torch.nn.functional.cross_entropy(logits, arch_y)
+        loss.backward()
+        result["grads"] = {name: (p.grad.detach().to("cpu").clone() if p.grad is not None else None)
+                           for name, p in params}
+    except Exception as exc:
+        result["error"] = failure("backward", exc)
+    return result
+
+
+ARCHITECTURE = Probe("architecture", probe_architecture, ("CIFARNet",), inputs=_architecture_inputs,
+                     reference=False, timeout_s=30, helpers=(student_failure,))
+
+
+def _architecture_error(student: ProbeOutcome, stages: tuple[str, ...]) -> None:
+    error = value(student, "error")
+    if error is None or not isinstance(error, dict) or error.get("stage") not in stages:
+        return
+    _not_implemented(error, "CIFARNet")
+    stage = error.get("stage")
+    text = _error_text(error)
+    if stage == "construct":
+        raise Fail(f"CIFARNet() raised {text}")
+    if stage == "forward":
+        # The layer hint only when the error is about sizes (a missing Flatten, padding, in_features).
+        sizes = any(w in str(error.get("message", "")) for w in ("shape", "size", "mat1", "dimension"))
+        raise Fail(f"CIFARNet()(x) for x of shape ({ARCH_BATCH}, 3, 32, 32) raised {text}"
+                   + (f": {ARCHITECTURE_HINT}" if sizes else ""))
+    raise Fail(f"the training step on CIFARNet (cross-entropy of its output, then backward) raised {text}:"
+               " forward must compute with the layers' parameters, without torch.no_grad() or .detach()")
+
+
+def judge_architecture(student: ProbeOutcome, facts: ProbeOutcome) -> Verdict:
+    _architecture_error(student, ("construct", "forward"))
+    n_params = number(student, "n_params", "the number of parameters")
+    out = value(student, "out")
+    problems = []
+    if n_params != N_PARAMS:
+        problems.append(f"CIFARNet() has {int(n_params):,} parameters, expected {N_PARAMS:,}")
+    if not isinstance(out, TensorValue) or tuple(out.shape) != (ARCH_BATCH, 10):
+        problems.append(f"CIFARNet()(x) for x of shape ({ARCH_BATCH}, 3, 32, 32) gave {describe(out)},"
+                        f" expected shape ({ARCH_BATCH}, 10)")
+    elif not np.isfinite(out.array).all():
+        problems.append("CIFARNet()(x) contains NaN or inf")
+    if problems:
+        raise Fail("; ".join(problems) + f" ({ARCHITECTURE_HINT})")
+    return PASS
+
+
+def judge_same_function(student: ProbeOutcome, facts: ProbeOutcome) -> Verdict:
+    _architecture_error(student, ("construct", "forward"))
+    state = to_reference(value(student, "state"), "CIFARNet().state_dict()")
+    out = value(student, "out")
+    if not isinstance(out, TensorValue):
+        raise Fail(f"CIFARNet()(x) gave {describe(out)}, not a tensor of class scores")
+    x, _ = architecture_batch()
+    want = forward(state, x)
+    if out.array.shape != want.shape or not np.isfinite(out.array).all() \
+            or not np.allclose(out.array, want, rtol=1e-4, atol=1e-5):
+        raise Fail("with its own weights, your CIFARNet computes something other than the notes' layers in"
+                   f" order (an extra activation, a different order, another Flatten?): {ARCHITECTURE_HINT}")
+    return PASS
+
+
+def judge_gradients(student: ProbeOutcome, facts: ProbeOutcome) -> Verdict:
+    _architecture_error(student, ("construct", "forward", "backward"))
+    if not value(student, "graph"):
+        raise Fail("CIFARNet's output in training mode carries no gradient: forward must compute with the"
+                   " layers' parameters, without torch.no_grad() or .detach()")
+    grads = value(student, "grads")
+    if not isinstance(grads, dict) or not grads:
+        raise Fail("CIFARNet has no parameters for a training step to update")
+    requires = value(student, "requires_grad")
+    state = value(student, "state")
+    stuck = []
+    for name, grad in grads.items():
+        if isinstance(grad, TensorValue) and not np.isfinite(grad.array).all():
+            raise Fail(f"the training step gives {name} a NaN or inf gradient")
+        if not isinstance(grad, TensorValue) or not np.any(grad.array):
+            stuck.append(name)
+    if not stuck:
+        return PASS
+    name = stuck[0]
+    why = "no gradient reaches it from the loss"
+    if isinstance(requires, dict) and requires.get(name) is False:
+        why = "it has requires_grad=False, so the optimizer can never change it"
+    elif isinstance(grads.get(name), TensorValue):
+        weights = [v for k, v in (state or {}).items() if isinstance(v, TensorValue) and k.endswith("weight")]
+        if weights and all(not np.any(w.array) for w in weights):
+            why = "every weight starts at zero, so every hidden unit computes the same and gets no gradient: keep" \
+                  " PyTorch's default initialisation"
+        else:
+            why = "its gradient is all zeros"
+    more = f" (and {len(stuck) - 1} more)" if len(stuck) > 1 else ""
+    raise Fail(f"a training step cannot update {name}{more}: {why}. Compute forward with every layer's"
+               " parameters, without torch.no_grad() or .detach(), so that loss.backward() reaches all of them")
+
+
+# ---------------------------------------------------------------- evaluate_accuracy on its own
+
+EVAL_BATCH = 48
+EVAL_CORRECT_PER_BATCH = (12, 12, 8)  # of 48, 48 and 8: 32 / 104 overall, while the batches average 0.5
+
+
+@functools.lru_cache(maxsize=1)
+def evaluate_data() -> dict[str, np.ndarray]:
+    """A fixed linear classifier and images it classifies with a wide margin, labelled so that the
+    correct fraction (32 / 104), the mean of per-batch accuracies (0.5), the count (32) and the
+    percentage (30.8) all differ. The grader knows every prediction from its own float64 arithmetic."""
+    rng = np.random.default_rng(6060)
+    n = EVAL_BATCH * (len(EVAL_CORRECT_PER_BATCH) - 1) + EVAL_CORRECT_PER_BATCH[-1]
+    w = rng.normal(0.0, 0.05, (10, 3 * 32 * 32)).astype(np.float32)
+    b = rng.normal(0.0, 0.1, 10).astype(np.float32)
+    candidates = rng.random((4 * n, 3, 32, 32), dtype=np.float32)
+    logits = candidates.reshape(len(candidates), -1).astype(np.float64) @ w.T.astype(np.float64) + b
+    ranked = np.argsort(logits, axis=1)
+    margin = logits[np.arange(len(logits)), ranked[:, -1]] - logits[np.arange(len(logits)), ranked[:, -2]]
+    keep = np.flatnonzero(margin > 0.2)[:n]  # float32 in the kernel can never flip these
+    assert len(keep) == n, "too few wide-margin images"
+    correct = np.zeros(n, dtype=bool)
+    for i, k in enumerate(EVAL_CORRECT_PER_BATCH):
+        start = i * EVAL_BATCH
+        size = min(EVAL_BATCH, n - start)
+        correct[start + rng.choice(size, k, replace=False)] = True
+    labels = np.where(correct, ranked[keep, -1], ranked[keep, -2]).astype(np.int64)
+    return {"eval_x": candidates[keep], "eval_y": labels, "eval_w": w, "eval_b": b, "correct": correct}
+
+
+def _evaluate_inputs(rng: np.random.Generator) -> dict[str, Any]:
+    data = evaluate_data()
+    return {**{k: data[k] for k in ("eval_x", "eval_y", "eval_w", "eval_b")}, "eval_batch": EVAL_BATCH}
+
+
+def probe_evaluate(ns, eval_x, eval_y, eval_w, eval_b, eval_batch, device="cpu", **_):
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    def call(*layers):
+        net = nn.Sequential(nn.Flatten(), *layers, nn.Linear(3 * 32 * 32, 10))
+        with torch.no_grad():
+            net[-1].weight.copy_(eval_w)
+            net[-1].bias.copy_(eval_b)
+        record = {"forwards": 0, "training": 0, "grad": 0}
+
+        def hook(module, args):  # every submodule: a top-level-only `net.training = False` shows too
+            record["forwards"] += 1
+            record["training"] += bool(module.training)
+            record["grad"] += bool(torch.is_grad_enabled())
+
+        for module in net.modules():
+            module.register_forward_pre_hook(hook)
+        net.train()  # evaluate_accuracy must switch it to eval mode itself
+        net.to(device)  # the batches stay on the CPU: moving them is evaluate_accuracy's job
+        loader = DataLoader(TensorDataset(eval_x, eval_y), batch_size=eval_batch)
+        try:
+            return evaluate(net=net, data_iter=loader, device=device), None, record
+        except Exception as exc:
+            return None, student_failure(exc), record
+
+    evaluate = ns["evaluate_accuracy"]
+    result, error, plain = call()  # no layer that depends on the mode: the value is judged here
+    _, moded_error, moded = call(nn.BatchNorm1d(3 * 32 * 32), nn.Dropout(0.5))  # eval() matters here
+    return {"accuracy": result, "error": error, "moded_error": moded_error,
+            "records": [plain, moded]}
+
+
+EVALUATE = Probe("evaluate", probe_evaluate, ("evaluate_accuracy",), inputs=_evaluate_inputs, reference=False,
+                 timeout_s=30, helpers=(student_failure,))
+
+DEVICE_HINT = "move every batch to the net's device: X, y = X.to(device), y.to(device)"
+
+
+def _evaluate_error(error: Any) -> Fail:
+    _not_implemented(error, "evaluate_accuracy")
+    text = _error_text(error)
+    confirmed = isinstance(error, dict) and "device" in str(error.get("message", ""))
+    return Fail(f"evaluate_accuracy raised {text}" + (f": {DEVICE_HINT}" if confirmed else ""))
+
+
+def judge_evaluate_value(student: ProbeOutcome, facts: ProbeOutcome) -> Verdict:
+    error = value(student, "error")
+    if error is not None:
+        raise _evaluate_error(error)
+    got = number(student, "accuracy", "evaluate_accuracy's result")
+    correct = evaluate_data()["correct"]
+    n = len(correct)
+    fraction = float(correct.mean())
+    sizes = [min(EVAL_BATCH, n - s) for s in range(0, n, EVAL_BATCH)]
+    batch_mean = float(np.mean([correct[s:s + EVAL_BATCH].mean() for s in range(0, n, EVAL_BATCH)]))
+    setting = (f"the grader's {n} images in batches of {', '.join(map(str, sizes))}, where {int(correct.sum())}"
+               f" are classified correctly")
+    if not _finite(got):
+        raise Fail(f"evaluate_accuracy returned {got}, not a number, on {setting}")
+    if abs(got - fraction) <= 1e-4:
+        return Verdict(1.0, f"{got:.4f} on {setting}")
+    if abs(got - batch_mean) <= 1e-4:
+        raise Fail(f"evaluate_accuracy returned {got:.4f}, the mean of the per-batch accuracies, on {setting}:"
+                   f" the last batch is smaller, so add up correct predictions and examples over all batches and"
+                   f" divide once at the end ({fraction:.4f})")
+    if abs(got - correct.sum()) <= 1e-4:
+        raise Fail(f"evaluate_accuracy returned {got:g}, the number of correct predictions, on {setting};"
+                   f" return the fraction {fraction:.4f} (correct / total over all batches)")
+    if abs(got - 100 * fraction) <= 1e-2:
+        raise Fail(f"evaluate_accuracy returned {got:g}, a percentage, on {setting}; return the fraction {fraction:.4f}")
+    raise Fail(f"evaluate_accuracy returned {got:.4f} on {setting}; the fraction correct is {fraction:.4f}: count"
+               " correct predictions (argmax over the classes) and examples over all batches, then divide")
+
+
+def _records(student: ProbeOutcome) -> tuple[int, int, int]:
+    records = value(student, "records")
+    totals = [0, 0, 0]
+    for record in records if isinstance(records, list) else []:
+        if isinstance(record, dict):
+            for i, key in enumerate(("forwards", "training", "grad")):
+                count = record.get(key)
+                totals[i] += int(count) if isinstance(count, int) and not isinstance(count, bool) and count >= 0 else 0
+    return totals[0], totals[1], totals[2]
+
+
+def _evaluate_ran(student: ProbeOutcome) -> int:
+    forwards, _, _ = _records(student)
+    if forwards:
+        return forwards
+    error = value(student, "error") or value(student, "moded_error")
+    if error is not None:
+        _not_implemented(error, "evaluate_accuracy")
+        raise Fail(f"evaluate_accuracy raised {_error_text(error)} before running the net")
+    raise Fail("evaluate_accuracy never ran the net it was given: call net(X) for every batch")
+
+
+def judge_evaluate_mode(student: ProbeOutcome, facts: ProbeOutcome) -> Verdict:
+    forwards = _evaluate_ran(student)
+    _, training, _ = _records(student)
+    if training:
+        raise Fail(f"layers of the net were in training mode during {training} of {forwards} layer calls: call"
+                   " net.eval() before the loop (the grader hands the net over in training mode; Dropout and"
+                   " BatchNorm layers give different results in training mode)")
+    return PASS
+
+
+def judge_evaluate_no_grad(student: ProbeOutcome, facts: ProbeOutcome) -> Verdict:
+    forwards = _evaluate_ran(student)
+    _, _, grad = _records(student)
+    if grad:
+        raise Fail(f"gradients were being recorded during {grad} of {forwards} layer calls: run the loop inside"
+                   " `with torch.no_grad():` (evaluation needs no gradients; recording them costs memory and time)")
+    return PASS
+
+
+# ---------------------------------------------------------------- train on its own
+
+def _profile_name(ctx: GradingContext) -> str:
+    if cifar.has_cifar10(ctx.data_root):
+        return "cifar10"
+    return "quick" if os.environ.get(PROFILE_ENV) == "quick" else "generated"
+
+
+def generated_splits(config: dict[str, Any]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The generated profile's splits, deterministic in the config's seeds."""
+    noise = config["noise"]
+    return {
+        "train": cifar.synthesize(config["n_train"], config["seed"], noise),
+        "heldout": cifar.synthesize(config["n_heldout"], config["heldout_seed"], noise),
+    }
+
+
+def real_splits(root: Path, config: dict[str, Any]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Real CIFAR-10 through torchvision's own loader, which checks the original md5s."""
+    try:
+        train_x, train_y = cifar.load_arrays(root, train=True)
+        test_x, test_y = cifar.load_arrays(root, train=False)
+    except RuntimeError as exc:
+        raise RuntimeError(f"{root / cifar.BASE_FOLDER} is not the original CIFAR-10 ({exc})") from None
+    n = config["n_train"]
+    return {"train": (train_x[:n], train_y[:n]), "heldout": (test_x, test_y)}
+
+
+def label_renaming(seed: int, num_classes: int = 10) -> np.ndarray:
+    """A permutation of the classes with no fixed point, drawn from the submission's seed.
+
+    Applied to the training and the held-out labels alike: a model trained during the probe learns
+    it, weights prepared before the probe (on any data) predict no class under its new name.
+    """
+    rng = np.random.default_rng([seed, 6])
+    while True:
+        perm = rng.permutation(num_classes)
+        if not np.any(perm == np.arange(num_classes)):
+            return perm
+
+
+def prepare(ctx: GradingContext) -> Prepared:
+    """The training set goes to the train probe's inputs only; the held-out split stays here."""
+    name = _profile_name(ctx)
+    config = PROFILES[name]
+    splits = real_splits(ctx.data_root, config) if name == "cifar10" else generated_splits(config)  # type: ignore[arg-type]
+    rename = label_renaming(ctx.seed)
+    train_x, train_y = splits["train"]
+    heldout_x, heldout_y = splits["heldout"]
+    where = f"real CIFAR-10 from {ctx.data_root}" if name == "cifar10" else "the generated CIFAR-10-format data set"
+    if name != "cifar10" and ctx.data_root is not None:
+        where += f" (no {cifar.BASE_FOLDER} under {ctx.data_root})"
+    return Prepared(
+        probe_inputs={"train": {
+            "train_images": np.ascontiguousarray(train_x, dtype=np.uint8),
+            "train_labels": rename[train_y].astype(np.int64),
+            "init_params": initial_parameters(),
+            **{k: config[k] for k in ("batch_size", "num_epochs", "lr")},
+        }},
+        facts={"profile": name, "config": config, "data": where, "device": ctx.device,
+               "heldout": (heldout_x, rename[heldout_y].astype(np.int64))},
+        timeouts={"train": float(config["budget_s"]["cuda" if ctx.device.startswith("cuda") else "cpu"])},
+    )
+
+
+def probe_train(ns, train_images, train_labels, init_params, batch_size, num_epochs, lr, device="cpu", **_):
+    import time
+    import torch
+    from torch.utils.data import DataLoader, Dataset
+
+    class Images(Dataset):
+        """The training images as torchvision's CIFAR10 with ToTensor() hands them out."""
+
+        def __len__(self):
+            return len(train_labels)
+
+        def __getitem__(self, i):
+            return train_images[i].float().div(255), int(train_labels[i])
+
+    order = torch.Generator().manual_seed(torch.initial_seed())  # the probe's seed: fixed per grading
+    loader = DataLoader(Images(), batch_size=batch_size, shuffle=True, generator=order)
+
+    class TrainIter:
+        """The DataLoader as `train` sees it, counting the epochs and batches drawn from it."""
+
+        def __init__(self):
+            self.epochs, self.batches = 0, 0
+
+        def __iter__(self):
+            self.epochs += 1
+            for batch in loader:
+                self.batches += 1
+                yield batch
+
+        def __len__(self):
+            return len(loader)
+
+        def __getattr__(self, name):  # dataset, batch_size, ...
+            return getattr(loader, name)
+
+    # The grader's own net, from the grader's initial weights: `train` is graded on its own.
+    net = grader_cifarnet()
+    torch.nn.utils.vector_to_parameters(init_params, net.parameters())
+    record = {"forwards": 0, "training": 0, "grad": 0}
+
+    def hook(module, args):
+        grad = torch.is_grad_enabled()
+        record["forwards"] += 1
+        record["grad"] += grad
+        record["training"] += grad and all(m.training for m in net.modules())
+
+    net.register_forward_pre_hook(hook)
+    net.eval()  # `train` must put the net in training mode itself
+    train_iter = TrainIter()
+    started = time.perf_counter()
+    try:
+        returned = ns["train"](net=net, train_iter=train_iter, num_epochs=num_epochs, lr=lr, device=device)
+        train_error = None
+    except Exception as exc:
+        returned, train_error = None, student_failure(exc)
+    seconds = time.perf_counter() - started
+    trained = returned if isinstance(returned, torch.nn.Module) else net
+    # Copied at once: nothing the student's code holds can change what the grader measures.
+    state = {k: v.detach().to("cpu").clone() for k, v in trained.state_dict().items()}
+    return {
+        "state": state, "train_error": train_error, "returned": type(returned).__name__,
+        "same_net": returned is None or returned is net, "record": record,
+        "epochs": train_iter.epochs, "batches": train_iter.batches, "batches_per_epoch": len(loader),
+        "devices": sorted({str(p.device) for p in trained.parameters()}), "seconds": seconds,
+    }
+
+
+TRAIN = Probe("train", probe_train, ("train",), reference=False,
+              timeout_s=PROFILES["generated"]["budget_s"]["cpu"], helpers=(grader_cifarnet, student_failure))
+
 TRAIN_HINTS = {
     "NameError": "use the function's own arguments (lr, num_epochs, device), not names defined elsewhere in the notes",
-    "NotImplementedError": "",
 }
 
 
@@ -359,39 +695,34 @@ def _train_failed(student: ProbeOutcome) -> None:
     error = value(student, "train_error")
     if error is None:
         return
-    if isinstance(error, dict) and error.get("type") == "NotImplementedError":
-        raise Fail("train is not implemented yet (raises NotImplementedError)")
+    _not_implemented(error, "train")
     hint = TRAIN_HINTS.get(error.get("type") if isinstance(error, dict) else "", "")
     raise Fail(f"train raised {_error_text(error)}" + (f": {hint}" if hint else ""))
 
 
 def _measured(student: ProbeOutcome, facts: ProbeOutcome) -> dict[str, Any]:
-    """The grader's own measurements of the trained model (computed once, shared by the judges)."""
-    cache = vars(student).setdefault("_hw6_measured", {})
-    if cache:
-        return cache
+    """The grader's own measurements of the trained net on its held-out split."""
     _train_failed(student)
-    check_x, check_y = facts.values["check"]
     heldout_x, heldout_y = facts.values["heldout"]
     trained = to_reference(value(student, "state"), "the trained net's state_dict")
-    initial = to_reference(value(student, "initial"), "CIFARNet().state_dict()")
-    logits = forward(trained, check_x)
-    cache.update(
-        finite=bool(np.isfinite(logits).all()),
-        check_acc=float((logits.argmax(axis=1) == check_y).mean()),
-        loss=cross_entropy(logits, check_y),
-        initial_loss=cross_entropy(forward(initial, check_x), check_y),
+    initial = as_state(initial_parameters())
+    logits = forward(trained, heldout_x)
+    finite = bool(np.isfinite(logits).all())
+    return dict(
+        finite=finite,
+        loss=cross_entropy(logits, heldout_y) if finite else float("inf"),
+        initial_loss=cross_entropy(forward(initial, heldout_x), heldout_y),
         unchanged=all(np.array_equal(trained[k], initial[k]) for k in trained),
-        heldout_acc=float((forward(trained, heldout_x).argmax(axis=1) == heldout_y).mean()),
+        accuracy=float((logits.argmax(axis=1) == heldout_y).mean()) if finite else 0.0,
     )
-    return cache
 
 
 def _why_not_learning(student: ProbeOutcome, m: dict[str, Any], config: dict[str, Any]) -> str:
+    """A diagnosis only when the outcome confirms it."""
     batches, epochs = value(student, "batches"), value(student, "epochs")
     if not batches:
         return "train returned without drawing a single batch from train_iter: loop over it num_epochs times"
-    if m["unchanged"]:
+    if m["unchanged"] and value(student, "same_net"):
         return ("the weights did not change during training: call optimizer.zero_grad(), loss.backward() and"
                 " optimizer.step() for every batch, with an optimizer built on net.parameters()")
     if not m["finite"]:
@@ -401,77 +732,42 @@ def _why_not_learning(student: ProbeOutcome, m: dict[str, Any], config: dict[str
     return ""
 
 
-def judge_loss_goes_down(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
-    assert expected is not None
-    config = expected.values["config"]
-    m = _measured(student, expected)
+def judge_learns(student: ProbeOutcome, facts: ProbeOutcome) -> Verdict:
+    config = facts.values["config"]
+    m = _measured(student, facts)
+    setting = (f"{facts.values['data']}, {config['num_epochs']} epochs, lr={config['lr']}, batch size"
+               f" {config['batch_size']}, on {facts.values['device']}")
+    if m["finite"] and m["accuracy"] >= config["threshold"]:
+        return Verdict(1.0, f"held-out accuracy {m['accuracy']:.3f} >= {config['threshold']:g}, loss"
+                            f" {m['initial_loss']:.3f} -> {m['loss']:.3f} ({setting})")
     why = _why_not_learning(student, m, config)
-    if why or not m["loss"] <= config["loss_ratio"] * m["initial_loss"]:
-        raise Fail(f"the loss on the check split went from {m['initial_loss']:.3f} (untrained) to {m['loss']:.3f}"
-                   f" (trained); it should fall to at most {config['loss_ratio']:g} x the untrained loss"
-                   + (f": {why}" if why else ""))
-    return Verdict(1.0, f"loss {m['initial_loss']:.3f} -> {m['loss']:.3f} on the check split")
+    learnt = m["finite"] and m["loss"] <= config["loss_ratio"] * m["initial_loss"]
+    raise Fail(f"the trained net reaches {m['accuracy']:.3f} accuracy on held-out images, below {config['threshold']:g};"
+               f" its loss went from {m['initial_loss']:.3f} (untrained) to {m['loss']:.3f}"
+               + (" (it learns, but not enough)" if learnt else "") + f" ({setting})" + (f": {why}" if why else ""),
+               fraction=1 / 3 if learnt else 0.0)
 
 
-def judge_accuracy(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
-    assert expected is not None
-    facts = expected.values
-    config = facts["config"]
-    m = _measured(student, expected)
-    setting = (f"{facts['data']}, {config['num_epochs']} epochs, lr={config['lr']}, batch size {config['batch_size']},"
-               f" on {facts['device']}")
-    if m["heldout_acc"] < config["threshold"]:
-        why = _why_not_learning(student, m, config)
-        raise Fail(f"the trained net reaches {m['heldout_acc']:.3f} held-out accuracy, below {config['threshold']:g}"
-                   f" ({setting})" + (f": {why}" if why else ""))
-    return Verdict(1.0, f"held-out accuracy {m['heldout_acc']:.3f} >= {config['threshold']:g} ({setting})")
-
-
-def judge_training_mode(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
-    assert expected is not None
+def judge_training_mode(student: ProbeOutcome, facts: ProbeOutcome) -> Verdict:
     _train_failed(student)
-    if not value(student, "forwards"):
-        raise Fail("train never called the net it was given: train that net (it may return it, or None)")
-    if not any(value(student, "modes")):
-        raise Fail("the net was handed to train in eval mode and stayed there for every forward pass:"
-                   " call net.train() before the training loop (evaluation switches it to eval mode)")
-    device = expected.values["device"]
+    record = value(student, "record")
+    counts = {k: record.get(k) for k in ("forwards", "training", "grad")} if isinstance(record, dict) else {}
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts.values()) or len(counts) != 3:
+        raise Fail("the probe returned no usable record of the forward passes (internal check error)")
+    if not value(student, "same_net"):
+        raise Fail(f"train returned a different {value(student, 'returned')} than the net it was given: train the"
+                   " net passed in as `net` and return it (or None)")
+    if not counts["grad"]:
+        raise Fail("train never ran the net it was given with gradients on: train that net (it may return it, or None)")
+    if counts["training"] < counts["grad"]:
+        raise Fail(f"the net was in eval mode during {counts['grad'] - counts['training']} of {counts['grad']} training"
+                   " forward passes (the grader hands it over in eval mode): call net.train() before training,"
+                   " at the start of every epoch if you evaluate in between")
+    device = facts.values["device"]
     devices = value(student, "devices")
     if device.startswith("cuda") and not (isinstance(devices, list) and devices and all(str(d).startswith("cuda") for d in devices)):
         raise Fail(f"after train the parameters are on {devices}, not on {device}: call net.to(device) in train")
     return PASS
-
-
-def judge_evaluate(student: ProbeOutcome, expected: ProbeOutcome | None) -> Verdict:
-    assert expected is not None
-    error = value(student, "eval_error")
-    if error is not None:
-        if isinstance(error, dict) and error.get("type") == "NotImplementedError":
-            raise Fail("evaluate_accuracy is not implemented yet (raises NotImplementedError)")
-        hint = ""
-        if "device" in str(error.get("message", "") if isinstance(error, dict) else error):
-            hint = ": move every batch to the net's device: X, y = X.to(device), y.to(device)"
-        raise Fail(f"evaluate_accuracy raised {_error_text(error)}{hint}")
-    check_x, check_y = expected.values["check"]
-    n = len(check_y)
-    got = number(student, "accuracy", "evaluate_accuracy's result")
-    # Measured on the net as train left it (loaded into the grader's CIFARNet when it fits).
-    try:
-        state = to_reference(value(student, "state"), "the trained net's state_dict")
-    except Fail as fail:
-        raise Fail(f"the grader cannot measure your net to compare: {fail.message}") from None
-    want = float((forward(state, check_x).argmax(axis=1) == check_y).mean())
-    tolerance = 2.0 / n  # float differences between devices may flip an argmax or two
-    if abs(got - want) <= tolerance + 1e-9:
-        return Verdict(1.0, f"{got:.4f} (grader: {want:.4f})")
-    if abs(got - want * n) <= 2.0:
-        raise Fail(f"evaluate_accuracy returned {got:g}, the number of correct predictions; return the fraction"
-                   f" {want:.4f} (correct / total over all batches)")
-    if abs(got - 100 * want) <= 100 * tolerance:
-        raise Fail(f"evaluate_accuracy returned {got:g}, a percentage; return the fraction {want:.4f}")
-    raise Fail(f"evaluate_accuracy returned {got:.4f} on the check split, the grader measures {want:.4f} for the same"
-               " net: count correct predictions (argmax over the classes) and examples over all batches, then divide;"
-               " use net.eval() and torch.no_grad()")
 
 
 ASSIGNMENT = Assignment(
@@ -482,12 +778,13 @@ ASSIGNMENT = Assignment(
     prepare=prepare,
     notebook_budget_s=300.0,
     checks=(
-        Check(f"CIFARNet: {N_PARAMS:,} parameters, output (N, 10)", 2, ARCHITECTURE, judge_architecture,
-              error_hint=ARCHITECTURE_HINT),
-        Check("CIFARNet: the notes' layers in order", 1, ARCHITECTURE, judge_same_function, error_hint=ARCHITECTURE_HINT),
-        Check("train: the loss goes down", 2, TRAIN, judge_loss_goes_down),
-        Check("train: held-out accuracy reaches the threshold", 4, TRAIN, judge_accuracy),
+        Check(f"CIFARNet: {N_PARAMS:,} parameters, output (N, 10)", 2, ARCHITECTURE, judge_architecture),
+        Check("CIFARNet: the notes' layers in order", 1, ARCHITECTURE, judge_same_function),
+        Check("CIFARNet: a training step reaches every parameter", 1, ARCHITECTURE, judge_gradients),
+        Check("evaluate_accuracy: the fraction correct over all examples", 2, EVALUATE, judge_evaluate_value),
+        Check("evaluate_accuracy: the net in eval mode", 1, EVALUATE, judge_evaluate_mode),
+        Check("evaluate_accuracy: no gradients recorded", 1, EVALUATE, judge_evaluate_no_grad),
+        Check("train: the trained net reaches the held-out accuracy", 3, TRAIN, judge_learns),
         Check("train: trains the given net in training mode, on the device", 1, TRAIN, judge_training_mode),
-        Check("evaluate_accuracy: agrees with the grader's measurement", 2, TRAIN, judge_evaluate),
     ),
 )
