@@ -27,8 +27,17 @@ from grader.reference import reference_namespace
 from grader.report import CheckResult
 from grader.scoring import Context, score_check
 from tests.helpers import (
-    ROOT, assert_full_marks, assert_loses_exactly, assert_stub_scores_zero, by_name, grade, lost, solution, stub,
-    with_cells, write,
+    ROOT,
+    assert_full_marks,
+    assert_loses_exactly,
+    assert_stub_scores_zero,
+    by_name,
+    grade,
+    lost,
+    solution,
+    stub,
+    with_cells,
+    write,
 )
 
 ARCH = "CIFARNet: 145,578 parameters, output (N, 10)"
@@ -50,6 +59,18 @@ def quick_profile(monkeypatch):
     monkeypatch.delenv("GRADER_DATA_ROOT", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Training in this process with one thread, as a bulk-graded kernel on a busy machine: two
+    OpenMP threads spinning for one free core made a training run several times slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @functools.lru_cache(maxsize=1)
 def load_checks():
     spec = importlib.util.spec_from_file_location("hw6_checks_test", ROOT / "assignments" / "hw6" / "checks.py")
@@ -63,11 +84,13 @@ def hw6(nb, tmp_path, **options):
     return grade(nb, tmp_path, fork=False, device="cpu", **options)
 
 
-def judge_in_process(replace: dict[str, str], probes: set[str], tmp_path: Path, seed: int = 1) -> dict[str, CheckResult]:
+def judge_in_process(replace: dict[str, str], probes: set[str], tmp_path: Path, seed: int = 1,
+                     outcomes: dict[str, ProbeOutcome] | None = None) -> dict[str, CheckResult]:
     """The checks of `probes` on the solution with `replace`d cells, run in this process.
 
     The marked cells run in a fresh namespace (as the kernel runs them); each probe gets the
     inputs the pipeline would give it and writes the same result file; the judges score it.
+    `outcomes`, if given, receives each probe's outcome and (under "facts") what the judges knew.
     """
     checks = load_checks()
     ns = reference_namespace(write(with_cells(solution("hw6"), replace=replace), tmp_path / "variant.ipynb"))
@@ -85,6 +108,8 @@ def judge_in_process(replace: dict[str, str], probes: set[str], tmp_path: Path, 
         probe_runtime.run_probe(ns, probe_source(probe.fn, probe.helpers), probe.fn.__name__, list(probe.uses),
                                 str(in_path), str(out_path), probe.seed(seed))
         outcome = read_result(out_path)
+        if outcomes is not None:
+            outcomes.update({probe.name: outcome, "facts": facts})
         for check in checks.ASSIGNMENT.checks:
             if check.probe.name == probe.name:
                 results[check.name] = score_check(check, outcome, facts, ctx)
@@ -229,17 +254,6 @@ def test_cli_refuses_a_data_root_that_is_not_a_folder(tmp_path, capsys):
 
     assert main([str(ROOT / "solutions" / "hw6.ipynb"), "--data-root", str(tmp_path / "missing")]) == 2
     assert "--data-root" in capsys.readouterr().err
-
-
-def test_device_auto_picks_cuda_when_present(monkeypatch):
-    from grader import device
-
-    monkeypatch.setattr(device, "cuda_present", lambda: True)
-    assert device.resolve_device("auto") == "cuda"
-    monkeypatch.setattr(device, "cuda_present", lambda: False)
-    assert device.resolve_device("auto") == "cpu"
-    with pytest.raises(device.DeviceUnavailable):
-        device.resolve_device("cuda")
 
 
 def test_device_auto_picks_cuda_when_present(monkeypatch):
@@ -587,24 +601,16 @@ def test_weights_prepared_before_the_probe_score_at_chance(tmp_path):
             net.load_state_dict({k: v for k, v in zip(net.state_dict(), _ready.state_dict().values())})
             return net
         """}
-    results = judge_in_process(cells, {"train"}, tmp_path)
-    assert results[LEARN].score == 0, results[LEARN].message
-    assert "below" in results[LEARN].message
-
-
-def test_what_train_leaves_behind_after_returning_cannot_change_the_measurement(tmp_path):
-    """The trained state is copied the moment train returns: a thread the student leaves running
-    that keeps writing into the net (or into whatever the probe holds) changes nothing measured."""
-    cells = {"train": train_cell(ret="""
-    import threading, time
-    def spoil():
-        time.sleep(0.2)
-        with torch.no_grad():
-            for p in net.parameters():
-                p.zero_()
-    threading.Thread(target=spoil, daemon=True).start()
-    return net""")}
-    assert_loses_own(judge_in_process(cells, {"train"}, tmp_path), set(), "")
+    outcomes: dict[str, ProbeOutcome] = {}
+    results = judge_in_process(cells, {"train"}, tmp_path, outcomes=outcomes)
+    assert results[LEARN].score == 0 and "below" in results[LEARN].message, results[LEARN].message
+    # the same weights under the classes' original names: good enough to pass, were it not for the renaming
+    checks = load_checks()
+    facts = outcomes["facts"].values
+    heldout_x, renamed = facts["heldout"]
+    original = np.argsort(checks.label_renaming(1))[renamed]
+    plain = ProbeOutcome("ok", dict(facts, heldout=(heldout_x, original)))
+    assert checks._measured(outcomes["train"], plain)["accuracy"] >= facts["config"]["threshold"]
 
 
 # ---------------------------------------------------------------- CUDA only

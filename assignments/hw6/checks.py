@@ -151,7 +151,6 @@ def initial_parameters() -> np.ndarray:
 
 def as_state(flat: np.ndarray) -> dict[str, np.ndarray]:
     """A parameter vector (grader_cifarnet order) as its state_dict arrays."""
-    import torch
 
     state, start = {}, 0
     for name, param in grader_cifarnet().named_parameters():
@@ -618,6 +617,7 @@ def prepare(ctx: GradingContext) -> Prepared:
 
 def probe_train(ns, train_images, train_labels, init_params, batch_size, num_epochs, lr, device="cpu", **_):
     import time
+
     import torch
     from torch.utils.data import DataLoader, Dataset
 
@@ -656,13 +656,14 @@ def probe_train(ns, train_images, train_labels, init_params, batch_size, num_epo
     torch.nn.utils.vector_to_parameters(init_params, net.parameters())
     record = {"forwards": 0, "training": 0, "grad": 0}
 
-    def hook(module, args):
+    def hook(module, args):  # every layer: a top-level-only `net.training = True` shows too
         grad = torch.is_grad_enabled()
         record["forwards"] += 1
         record["grad"] += grad
-        record["training"] += grad and all(m.training for m in net.modules())
+        record["training"] += grad and module.training
 
-    net.register_forward_pre_hook(hook)
+    for module in net.modules():
+        module.register_forward_pre_hook(hook)
     net.eval()  # `train` must put the net in training mode itself
     train_iter = TrainIter()
     started = time.perf_counter()
@@ -760,9 +761,9 @@ def judge_training_mode(student: ProbeOutcome, facts: ProbeOutcome) -> Verdict:
     if not counts["grad"]:
         raise Fail("train never ran the net it was given with gradients on: train that net (it may return it, or None)")
     if counts["training"] < counts["grad"]:
-        raise Fail(f"the net was in eval mode during {counts['grad'] - counts['training']} of {counts['grad']} training"
-                   " forward passes (the grader hands it over in eval mode): call net.train() before training,"
-                   " at the start of every epoch if you evaluate in between")
+        raise Fail(f"layers of the net were in eval mode during {counts['grad'] - counts['training']} of {counts['grad']}"
+                   " layer calls while training (the grader hands the net over in eval mode): call net.train() before"
+                   " training, at the start of every epoch if you evaluate in between")
     device = facts.values["device"]
     devices = value(student, "devices")
     if device.startswith("cuda") and not (isinstance(devices, list) and devices and all(str(d).startswith("cuda") for d in devices)):
