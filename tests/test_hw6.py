@@ -609,7 +609,7 @@ def test_weights_prepared_before_the_probe_score_at_chance(tmp_path):
     facts = outcomes["facts"].values
     heldout_x, renamed = facts["heldout"]
     original = np.argsort(checks.label_renaming(1))[renamed]
-    plain = ProbeOutcome("ok", dict(facts, heldout=(heldout_x, original)))
+    plain = dict(facts, heldout=(heldout_x, original))
     assert checks._measured(outcomes["train"], plain)["accuracy"] >= facts["config"]["threshold"]
 
 

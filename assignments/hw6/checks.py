@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.checks import PASS, Assignment, Check, Fail, GradingContext, Prepared, Probe, Verdict
+from grader.checks import PASS, Assignment, Check, Facts, Fail, GradingContext, Prepared, Probe, Verdict
 from grader.datasets import cifar
 from grader.judge import describe, number, value
 from grader.probe import ProbeOutcome, TensorValue
@@ -332,7 +332,7 @@ def _architecture_error(student: ProbeOutcome, stages: tuple[str, ...]) -> None:
                " forward must compute with the layers' parameters, without torch.no_grad() or .detach()")
 
 
-def judge_architecture(student: ProbeOutcome, facts: ProbeOutcome) -> Verdict:
+def judge_architecture(student: ProbeOutcome, facts: Facts) -> Verdict:
     _architecture_error(student, ("construct", "forward"))
     n_params = number(student, "n_params", "the number of parameters")
     out = value(student, "out")
@@ -349,7 +349,7 @@ def judge_architecture(student: ProbeOutcome, facts: ProbeOutcome) -> Verdict:
     return PASS
 
 
-def judge_same_function(student: ProbeOutcome, facts: ProbeOutcome) -> Verdict:
+def judge_same_function(student: ProbeOutcome, facts: Facts) -> Verdict:
     _architecture_error(student, ("construct", "forward"))
     state = to_reference(value(student, "state"), "CIFARNet().state_dict()")
     out = value(student, "out")
@@ -364,7 +364,7 @@ def judge_same_function(student: ProbeOutcome, facts: ProbeOutcome) -> Verdict:
     return PASS
 
 
-def judge_gradients(student: ProbeOutcome, facts: ProbeOutcome) -> Verdict:
+def judge_gradients(student: ProbeOutcome, facts: Facts) -> Verdict:
     _architecture_error(student, ("construct", "forward", "backward"))
     if not value(student, "graph"):
         raise Fail("CIFARNet's output in training mode carries no gradient: forward must compute with the"
@@ -480,7 +480,7 @@ def _evaluate_error(error: Any) -> Fail:
     return Fail(f"evaluate_accuracy raised {text}" + (f": {DEVICE_HINT}" if confirmed else ""))
 
 
-def judge_evaluate_value(student: ProbeOutcome, facts: ProbeOutcome) -> Verdict:
+def judge_evaluate_value(student: ProbeOutcome, facts: Facts) -> Verdict:
     error = value(student, "error")
     if error is not None:
         raise _evaluate_error(error)
@@ -531,7 +531,7 @@ def _evaluate_ran(student: ProbeOutcome) -> int:
     raise Fail("evaluate_accuracy never ran the net it was given: call net(X) for every batch")
 
 
-def judge_evaluate_mode(student: ProbeOutcome, facts: ProbeOutcome) -> Verdict:
+def judge_evaluate_mode(student: ProbeOutcome, facts: Facts) -> Verdict:
     forwards = _evaluate_ran(student)
     _, training, _ = _records(student)
     if training:
@@ -541,7 +541,7 @@ def judge_evaluate_mode(student: ProbeOutcome, facts: ProbeOutcome) -> Verdict:
     return PASS
 
 
-def judge_evaluate_no_grad(student: ProbeOutcome, facts: ProbeOutcome) -> Verdict:
+def judge_evaluate_no_grad(student: ProbeOutcome, facts: Facts) -> Verdict:
     forwards = _evaluate_ran(student)
     _, _, grad = _records(student)
     if grad:
@@ -701,10 +701,10 @@ def _train_failed(student: ProbeOutcome) -> None:
     raise Fail(f"train raised {_error_text(error)}" + (f": {hint}" if hint else ""))
 
 
-def _measured(student: ProbeOutcome, facts: ProbeOutcome) -> dict[str, Any]:
+def _measured(student: ProbeOutcome, facts: Facts) -> dict[str, Any]:
     """The grader's own measurements of the trained net on its held-out split."""
     _train_failed(student)
-    heldout_x, heldout_y = facts.values["heldout"]
+    heldout_x, heldout_y = facts["heldout"]
     trained = to_reference(value(student, "state"), "the trained net's state_dict")
     initial = as_state(initial_parameters())
     logits = forward(trained, heldout_x)
@@ -733,11 +733,11 @@ def _why_not_learning(student: ProbeOutcome, m: dict[str, Any], config: dict[str
     return ""
 
 
-def judge_learns(student: ProbeOutcome, facts: ProbeOutcome) -> Verdict:
-    config = facts.values["config"]
+def judge_learns(student: ProbeOutcome, facts: Facts) -> Verdict:
+    config = facts["config"]
     m = _measured(student, facts)
-    setting = (f"{facts.values['data']}, {config['num_epochs']} epochs, lr={config['lr']}, batch size"
-               f" {config['batch_size']}, on {facts.values['device']}")
+    setting = (f"{facts['data']}, {config['num_epochs']} epochs, lr={config['lr']}, batch size"
+               f" {config['batch_size']}, on {facts['device']}")
     if m["finite"] and m["accuracy"] >= config["threshold"]:
         return Verdict(1.0, f"held-out accuracy {m['accuracy']:.3f} >= {config['threshold']:g}, loss"
                             f" {m['initial_loss']:.3f} -> {m['loss']:.3f} ({setting})")
@@ -749,7 +749,7 @@ def judge_learns(student: ProbeOutcome, facts: ProbeOutcome) -> Verdict:
                fraction=1 / 3 if learnt else 0.0)
 
 
-def judge_training_mode(student: ProbeOutcome, facts: ProbeOutcome) -> Verdict:
+def judge_training_mode(student: ProbeOutcome, facts: Facts) -> Verdict:
     _train_failed(student)
     record = value(student, "record")
     counts = {k: record.get(k) for k in ("forwards", "training", "grad")} if isinstance(record, dict) else {}
@@ -764,7 +764,7 @@ def judge_training_mode(student: ProbeOutcome, facts: ProbeOutcome) -> Verdict:
         raise Fail(f"layers of the net were in eval mode during {counts['grad'] - counts['training']} of {counts['grad']}"
                    " layer calls while training (the grader hands the net over in eval mode): call net.train() before"
                    " training, at the start of every epoch if you evaluate in between")
-    device = facts.values["device"]
+    device = facts["device"]
     devices = value(student, "devices")
     if device.startswith("cuda") and not (isinstance(devices, list) and devices and all(str(d).startswith("cuda") for d in devices)):
         raise Fail(f"after train the parameters are on {devices}, not on {device}: call net.to(device) in train")
@@ -779,13 +779,13 @@ ASSIGNMENT = Assignment(
     prepare=prepare,
     notebook_budget_s=300.0,
     checks=(
-        Check(f"CIFARNet: {N_PARAMS:,} parameters, output (N, 10)", 2, ARCHITECTURE, judge_architecture),
-        Check("CIFARNet: the notes' layers in order", 1, ARCHITECTURE, judge_same_function),
-        Check("CIFARNet: a training step reaches every parameter", 1, ARCHITECTURE, judge_gradients),
-        Check("evaluate_accuracy: the fraction correct over all examples", 2, EVALUATE, judge_evaluate_value),
-        Check("evaluate_accuracy: the net in eval mode", 1, EVALUATE, judge_evaluate_mode),
-        Check("evaluate_accuracy: no gradients recorded", 1, EVALUATE, judge_evaluate_no_grad),
-        Check("train: the trained net reaches the held-out accuracy", 3, TRAIN, judge_learns),
-        Check("train: trains the given net in training mode, on the device", 1, TRAIN, judge_training_mode),
+        Check(f"CIFARNet: {N_PARAMS:,} parameters, output (N, 10)", 2, ARCHITECTURE, facts_judge=judge_architecture),
+        Check("CIFARNet: the notes' layers in order", 1, ARCHITECTURE, facts_judge=judge_same_function),
+        Check("CIFARNet: a training step reaches every parameter", 1, ARCHITECTURE, facts_judge=judge_gradients),
+        Check("evaluate_accuracy: the fraction correct over all examples", 2, EVALUATE, facts_judge=judge_evaluate_value),
+        Check("evaluate_accuracy: the net in eval mode", 1, EVALUATE, facts_judge=judge_evaluate_mode),
+        Check("evaluate_accuracy: no gradients recorded", 1, EVALUATE, facts_judge=judge_evaluate_no_grad),
+        Check("train: the trained net reaches the held-out accuracy", 3, TRAIN, facts_judge=judge_learns),
+        Check("train: trains the given net in training mode, on the device", 1, TRAIN, facts_judge=judge_training_mode),
     ),
 )
