@@ -188,7 +188,7 @@ def test_classes_differ_by_colour_and_texture_under_noise():
 def test_prepare_sends_the_training_set_to_the_train_probe_only_with_renamed_classes(tmp_path):
     checks = load_checks()
     prepared = checks.prepare(GradingContext("cpu", tmp_path, None, 0))
-    assert prepared.facts["profile"] == "quick" and prepared.timeouts == {"train": 60.0}
+    assert prepared.facts["profile"] == "quick" and prepared.timeouts == {"train": 180.0}
     # nothing in the kernel's folder, nothing in every probe's inputs: only the train probe gets data
     assert list(tmp_path.iterdir()) == []
     assert set(prepared.probe_inputs) == {"train"}
@@ -207,7 +207,7 @@ def test_prepare_sends_the_training_set_to_the_train_probe_only_with_renamed_cla
     # each submission its own renaming; everyone the same initial weights
     assert any(not np.array_equal(checks.label_renaming(s), rename) for s in range(1, 5))
     assert train["init_params"].shape == (145_578,) and np.array_equal(train["init_params"], checks.initial_parameters())
-    assert checks.prepare(GradingContext("cuda", tmp_path / "gpu", None, 0)).timeouts == {"train": 60.0}
+    assert checks.prepare(GradingContext("cuda", tmp_path / "gpu", None, 0)).timeouts == {"train": 180.0}
 
 
 def test_real_cifar10_under_data_root_is_used_and_its_test_batch_held_out(tmp_path, monkeypatch):

@@ -73,7 +73,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "quick": dict(
         seed=6, heldout_seed=60_606, n_train=1200, n_heldout=1000, noise=0.15,
         batch_size=16, num_epochs=3, lr=0.01, threshold=0.55, loss_ratio=0.5,
-        budget_s={"cpu": 60.0, "cuda": 60.0},
+        budget_s={"cpu": 180.0, "cuda": 180.0},
     ),
     # Real CIFAR-10 under --data-root: the first n_train training images; held out: the real
     # test_batch (10,000 images), read by the grader only. PROVISIONAL (see CALIBRATION).
@@ -98,8 +98,9 @@ generated (the grading seed first, then 3 more seeds; lr 0.01, batch 32, 3 epoch
     measured (no GPU here); the CPU budget is kept.
 quick (tests only; lr 0.01, batch 16, 3 epochs of 1,200):
     held-out accuracy 0.824 (grading seed), 0.921, 0.738, 0.851; training 3.7-3.9 s
-    =>  threshold 0.55; budget by the rule 40 s, raised to 60 s so that tests on a busy shared
-    machine do not flake.
+    =>  threshold 0.55; budget by the rule 40 s, raised to 180 s so that tests on a busy shared
+    machine do not flake (2026-12-02: at load average 16-27 on 2 cores, with 2 OpenMP threads
+    per kernel, this 4 s training took over 60 s; no test waits for this budget to expire).
 lr: 0.01 trains steadily; at 0.02-0.03 (batch 32) the held-out accuracy oscillated between
     epochs (0.44 -> 0.27 -> 0.63 at 0.03), and the notes warn that 0.1 can collapse to chance.
 cifar10: NOT calibrated: no machine here has real CIFAR-10. The numbers in PROFILES are
