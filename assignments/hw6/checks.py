@@ -3,7 +3,8 @@
 Probes (`probe_*`) run inside the student's kernel and only call the student's code and return
 data; judges (`judge_*`) run in the grader and decide points. See grader/checks.py.
 
-Each of the three pieces is graded on its own, by a probe that calls only that piece, so a
+How training is judged: docs/architecture.md, "Training checks". Each of the three pieces is
+graded on its own, by a probe that calls only that piece, so a
 mistake in one never costs the points of another:
 
 * `CIFARNet` (probe `architecture`): the parameter count and output shape; the function it
