@@ -188,3 +188,33 @@ def test_shape_hints_are_confirmed_by_the_shape():
     assert "partial windows" in message(c, outs(kept_partial), want)
     text = message(c, outs(other), want)
     assert "stride 1" not in text and "partial windows at the bottom" not in text
+
+
+# ------------------------------------------------------------------ hw1, hw2, hw4: error hints on their errors
+
+@pytest.mark.parametrize("hw,name,probe,confirming,other,hint", [
+    ("hw1", "to_matrix: shape and values (20 elements, 4 columns)", "to_matrix_values",
+     ("RuntimeError", "shape '[3, 4]' is invalid for input of size 20"), ("TypeError", "'int' object is not callable"),
+     "number of rows"),
+    ("hw1", "row_normalize: a non-square matrix", "row_normalize_public",
+     ("RuntimeError", "The size of tensor a (5) must match the size of tensor b (3) at non-singleton dimension 1"),
+     ("NameError", "name 'Y' is not defined"), "keepdim"),
+    ("hw2", "linreg: (n, d) @ (d, 1) + b", "linreg_public",
+     ("RuntimeError", "vector + matrix @ vector expected, got 1, 2, 2"), ("NameError", "name 'W' is not defined"),
+     "torch.mv"),
+    ("hw4", "MyDense: output with the reference weights", "dense_forward",
+     ("RuntimeError", "mat1 and mat2 shapes cannot be multiplied (4x5 and 3x5)"), ("AttributeError", "no attribute 'w'"),
+     "relu(X @ weight + bias)"),
+], ids=["to_matrix rows", "row_normalize keepdim", "linreg mv", "MyDense layout"])
+def test_error_hints_only_on_the_errors_that_confirm_them(hw, name, probe, confirming, other, hint):
+    c, want = check(hw, name), expected(hw, probe)
+    assert hint in message(c, raised(*confirming), want)
+    assert hint not in message(c, raised(*other), want)
+
+
+def test_row_normalize_keepdim_hint_only_for_the_keepdim_result():
+    c, want = check("hw1", "row_normalize: a square matrix"), expected("hw1", "row_normalize_square")
+    X = np.array([[1, 1, 2, 0], [4, 0, 0, 0], [1, 2, 3, 4], [0, 5, 5, 0]], dtype=np.float32)
+    assert "keepdim" in message(c, with_out(want, "out", X / X.sum(axis=1)), want)
+    text = message(c, with_out(want, "out", X / 10), want)
+    assert "keepdim" not in text and "own sum" in text

@@ -16,13 +16,18 @@ from __future__ import annotations
 import numpy as np
 
 from grader.checks import PASS, Assignment, Check, Fail, Judge, Probe, Verdict, judging_hidden
-from grader.judge import assert_close, describe, quote, shape_text, tensor, tolerance, value
+from grader.judge import assert_close, describe, matches, quote, shape_text, tensor, tolerance, value
 from grader.probe import ProbeOutcome
 
 KEEPDIM_HINT = (
     "X.sum(dim=1) has shape (n,), which broadcasting lines up with the columns of an (n, m) matrix;"
     " keep the summed dimension with X.sum(dim=1, keepdim=True) (shape (n, 1))"
 )
+# The errors that confirm a hint's diagnosis (Check.error_hint_when).
+SIZE_MISMATCH = r"must match the size of tensor"  # (n, m) divided by (n,) with n != m
+BAD_RESHAPE = r"is invalid for input of size"  # a hard-coded row count
+ROWS_HINT = "compute the number of rows from len(x) (or let reshape infer it with -1)"
+SQUARE_X = np.array([[1, 1, 2, 0], [4, 0, 0, 0], [1, 2, 3, 4], [0, 5, 5, 0]], dtype=np.float32)
 SPEED_N = 2000
 SPEED_SMALL_N = 100
 # A broadcast subtraction at n = m = 2000 takes a few milliseconds, a double loop minutes; the
@@ -244,7 +249,7 @@ ROW_NORMALIZE_PUBLIC = Probe(
 )
 ROW_NORMALIZE_SQUARE = Probe(
     "row_normalize_square", probe_row_normalize, ("row_normalize",),
-    lambda rng: {"X": np.array([[1, 1, 2, 0], [4, 0, 0, 0], [1, 2, 3, 4], [0, 5, 5, 0]], dtype=np.float32)},
+    lambda rng: {"X": SQUARE_X},
 )
 ROW_NORMALIZE_HIDDEN = Probe("row_normalize_hidden", probe_row_normalize, ("row_normalize",), _row_normalize_hidden, hidden=True)
 
@@ -281,7 +286,6 @@ def _values(key: str, what: str, shape_hint=None) -> Judge:
 
 
 def judge_to_matrix_dtype(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
-    assert expected is not None
     want = tensor(expected, "out", "to_matrix's result")
     got = tensor(student, "out", "to_matrix's result")
     if got.dtype != want.dtype:
@@ -401,14 +405,18 @@ def judge_row_normalize(square: bool) -> Judge:
         got = tensor(student, "out", "row_normalize's result")
         if got.shape != want.shape:
             shapes = shape_text(got.shape, want.shape)
-            raise Fail(f"row_normalize's result has {shapes}: {KEEPDIM_HINT}")
+            raise Fail(f"row_normalize's result has {shapes}: divide each row of X by that row's sum, which keeps X's shape")
         sums = got.array.astype(np.float64).sum(axis=1)
         if not np.allclose(sums, 1.0, atol=1e-4):
             cols = got.array.astype(np.float64).sum(axis=0)
             if np.allclose(cols, 1.0, atol=1e-4):
                 raise Fail("the columns of the result sum to 1, not the rows: sum over dim=1 (along each row)")
             shown = quote(f" (row sums {np.round(sums, 3).tolist()})")
-            raise Fail(f"the rows of the result do not sum to 1{shown}" + (f": {KEEPDIM_HINT}" if square else ""))
+            # Without keepdim, an (n, n) X is divided column by column by the row sums: only that
+            # result earns the keepdim hint.
+            no_keepdim = square and matches(got.array, SQUARE_X / SQUARE_X.sum(axis=1), want.array)
+            raise Fail(f"the rows of the result do not sum to 1{shown}: "
+                       + (KEEPDIM_HINT if no_keepdim else "divide each row by that row's own sum"))
         _close(got.array, want.array, want.dtype, "row_normalize's result")
         return PASS
 
@@ -429,7 +437,6 @@ def judge_add_values() -> Judge:
 
 
 def judge_add_inplace(student: ProbeOutcome, expected: ProbeOutcome) -> Verdict:
-    assert expected is not None
     if value(student, "changed") is not True:
         raise Fail("the caller's Y did not change: `Y = Y + X` computes Y + X into new memory and points the local"
                    " name Y at it, leaving the caller's tensor as it was; write into Y's own memory"
@@ -453,13 +460,12 @@ ASSIGNMENT = Assignment(
     cell_timeout_s=30.0,  # every cell of this notebook runs in well under a second
     checks=(
         Check("to_matrix: shape and values (20 elements, 4 columns)", 2, TO_MATRIX_VALUES,
-              _values("out", "to_matrix(arange(20), n_cols=4)"),
-              error_hint="compute the number of rows from len(x) (or let reshape infer it with -1)"),
+              _values("out", "to_matrix(arange(20), n_cols=4)"), error_hint=ROWS_HINT, error_hint_when=BAD_RESHAPE),
         Check("to_matrix: keeps the dtype", 1, TO_MATRIX_MEMORY, judge_to_matrix_dtype),
         Check("to_matrix: returns a view of x, not a copy", 1, TO_MATRIX_MEMORY, judge_to_matrix_view),
         Check("to_matrix: ValueError when len(x) is not a multiple of n_cols", 1, TO_MATRIX_ERROR, judge_to_matrix_error),
         Check("to_matrix: random lengths", 1, TO_MATRIX_HIDDEN, _values("out", "to_matrix's result"),
-              error_hint="compute the number of rows from len(x) (or let reshape infer it with -1)"),
+              error_hint=ROWS_HINT, error_hint_when=BAD_RESHAPE),
         Check("flatten_batch: (N, C, H, W) to (N, C*H*W)", 2, FLATTEN_PUBLIC,
               _values("out", "flatten_batch's result", _flatten_hint)),
         Check("flatten_batch: a batch of one", 1, FLATTEN_ONE, _values("out", "flatten_batch's result", _flatten_hint)),
@@ -476,11 +482,11 @@ ASSIGNMENT = Assignment(
               _values("out", "pairwise_diff's result", _pairwise_hint)),
         Check(f"pairwise_diff: fast on n = m = {SPEED_N} (no Python loops)", 2, PAIRWISE_SPEED, judge_pairwise_speed),
         Check("row_normalize: a non-square matrix", 2, ROW_NORMALIZE_PUBLIC, judge_row_normalize(square=False),
-              error_hint=KEEPDIM_HINT),
+              error_hint=KEEPDIM_HINT, error_hint_when=SIZE_MISMATCH),
         Check("row_normalize: a square matrix", 1, ROW_NORMALIZE_SQUARE, judge_row_normalize(square=True),
-              error_hint=KEEPDIM_HINT),
+              error_hint=KEEPDIM_HINT, error_hint_when=SIZE_MISMATCH),
         Check("row_normalize: random shapes", 1, ROW_NORMALIZE_HIDDEN, judge_row_normalize(square=False),
-              error_hint=KEEPDIM_HINT),
+              error_hint=KEEPDIM_HINT, error_hint_when=SIZE_MISMATCH),
         Check("add_inplace: returns Y + X", 1, ADD_INPLACE_PUBLIC, judge_add_values()),
         Check("add_inplace: updates Y in place and returns it", 2, ADD_INPLACE_PUBLIC, judge_add_inplace),
         Check("add_inplace: random shapes, broadcast X", 1, ADD_INPLACE_HIDDEN, judge_add_values()),

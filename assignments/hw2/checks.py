@@ -36,6 +36,7 @@ SGD_PUBLIC_AFTER = dict(w=[[0.9], [2.2]], b=[0.45])
 
 MV_HINT = ("torch.mv multiplies a matrix by a 1-D vector; here w is a (d, 1) column as in the book:"
            " use torch.matmul(X, w) + b (or X @ w + b)")
+MV_ERROR = r"matrix @ vector"  # torch.mv's complaint about a (d, 1) w
 RESHAPE_HINT = "reshape y to y_hat's shape before subtracting: y.reshape(y_hat.shape)"
 
 
@@ -524,8 +525,10 @@ ASSIGNMENT = Assignment(
         Check("data_iter: every example once per pass, last batch of 3", 2, DATA_ITER_PUBLIC, judge_every_example_once),
         Check("data_iter: shuffled, a new order every pass", 1, DATA_ITER_PUBLIC, judge_shuffled),
         Check("data_iter: random sizes", 1, DATA_ITER_HIDDEN, judge_every_example_once),
-        Check("linreg: (n, d) @ (d, 1) + b", 2, LINREG_PUBLIC, _tensor_values("linreg's result"), error_hint=MV_HINT),
-        Check("linreg: random sizes", 1, LINREG_HIDDEN, _tensor_values("linreg's result"), error_hint=MV_HINT),
+        Check("linreg: (n, d) @ (d, 1) + b", 2, LINREG_PUBLIC, _tensor_values("linreg's result"), error_hint=MV_HINT,
+              error_hint_when=MV_ERROR),
+        Check("linreg: random sizes", 1, LINREG_HIDDEN, _tensor_values("linreg's result"), error_hint=MV_HINT,
+              error_hint_when=MV_ERROR),
         Check("squared_loss: per example, labels of shape (n,)", 2, LOSS_FLAT, judge_squared_loss),
         Check("squared_loss: labels of shape (n, 1)", 1, LOSS_COLUMN, judge_squared_loss),
         Check("squared_loss: random batches", 1, LOSS_HIDDEN, judge_squared_loss),
