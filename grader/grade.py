@@ -36,7 +36,7 @@ from grader.sandbox.session import KernelSandbox
 from grader.scoring import Context, score_check
 from grader.scratch import scratch_folder
 from grader.student_kernel import CellPlan, StudentRun
-from grader.timing import Deadline, Timeouts
+from grader.timing import Deadline, Stages, Timeouts
 from grader.zygote.client import Zygote
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,7 @@ class Grading:
     device: str = "cpu"
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    stages: Stages = field(default_factory=Stages)
 
     def failed(self, message: str) -> GradeReport:
         """An error report with everything known so far (the assignment's points, the file's hash)."""
@@ -176,7 +177,8 @@ async def _execute(g: Grading, tmp: Path) -> tuple[StudentRun, dict[str, ProbeOu
     device = g.device
     seed = int(g.loaded.sha256[:8], 16)
     probes = sorted(assignment.probes, key=lambda p: len(p.uses))  # single-function probes first
-    inputs = {p.name: p.make_inputs(seed) | ({"device": device} if assignment.needs_device else {}) for p in probes}
+    with g.stages.stage("inputs"):
+        inputs = {p.name: p.make_inputs(seed) | ({"device": device} if assignment.needs_device else {}) for p in probes}
     hidden = [p for p in probes if p.hidden and p.reference]
     have_reference = bool(hidden) and course.has_solution(name)
 
@@ -189,7 +191,8 @@ async def _execute(g: Grading, tmp: Path) -> tuple[StudentRun, dict[str, ProbeOu
     prepared = Prepared()
     if assignment.prepare is not None:
         try:
-            prepared = assignment.prepare(GradingContext(device, scratch, resolve_data_root(options), seed))
+            with g.stages.stage("prepare"):
+                prepared = assignment.prepare(GradingContext(device, scratch, resolve_data_root(options), seed))
         except Exception as exc:  # the grader's set-up (e.g. a bad --data-root), not the student's doing
             raise Unusable(f"could not prepare {name}: {exc}") from None
         for probe_name, probe_inputs in inputs.items():
@@ -202,36 +205,43 @@ async def _execute(g: Grading, tmp: Path) -> tuple[StudentRun, dict[str, ProbeOu
     outcomes: dict[str, ProbeOutcome] = {}
     with ThreadPoolExecutor(max_workers=1) as pool:
         reference = start_reference(pool, course.solution_path(name), hidden, inputs, seed) if have_reference else None
-        sandbox = KernelSandbox(tmp, scratch, enabled=options.sandbox, cuda=device.startswith("cuda"),
-                                cpu_s=max(1800, int(3 * timeouts.budget_s)), extra_write=[str(io_dir)])
+        with g.stages.stage("sandbox set-up"):
+            sandbox = KernelSandbox(tmp, scratch, enabled=options.sandbox, cuda=device.startswith("cuda"),
+                                    cpu_s=max(1800, int(3 * timeouts.budget_s)), extra_write=[str(io_dir)])
         session = KernelSession(scratch, write_kernelspec(tmp / "jupyter", sandbox.kernel_argv()),
                                 sandbox.environment(kernel_environment(scratch)), zygote=g.zygote,
                                 on_stop=sandbox.kill_all)
         run = StudentRun(session, io_dir, timeouts, deadline)
         try:
             try:
-                await session.start()
+                with g.stages.stage("kernel start"):
+                    await session.start()
             except Exception as exc:
                 raise Unusable(kernel_start_message(exc)) from None
             try:
-                await run.run_cells([CellPlan(i, c.source, cell_marks(c)) for i, c in g.loaded.code_cells])
-                for probe in probes:
-                    outcomes[probe.name] = await run.run_probe(probe, inputs[probe.name], probe.seed(seed))
+                with g.stages.stage("cells"):
+                    await run.run_cells([CellPlan(i, c.source, cell_marks(c)) for i, c in g.loaded.code_cells])
+                with g.stages.stage("probes"):
+                    for probe in probes:
+                        outcomes[probe.name] = await run.run_probe(probe, inputs[probe.name], probe.seed(seed))
             except Exception as exc:  # e.g. a restart failed: keep what ran, the rest scores as not run
                 g.errors.append(f"the notebook's kernel failed: {type(exc).__name__}: {clean(str(exc), 200)}")
             finally:
                 try:
-                    await session.stop()
+                    with g.stages.stage("kernel stop"):
+                        await session.stop()
                 except Exception as exc:  # the sandbox's kill below still ends what is left
                     log.warning("stopping the kernel failed: %r", exc)
         finally:
             g.warnings.extend(sandbox.warnings())
             sandbox.close()
-        expected = load_expected(course, assignment)
+        with g.stages.stage("expected outcomes"):
+            expected = load_expected(course, assignment)
         expected.update({p.name: ProbeOutcome("ok", dict(prepared.facts)) for p in probes if not p.reference})
         if reference is not None:
             try:
-                expected.update(reference.result())
+                with g.stages.stage("reference (waited for)"):
+                    expected.update(reference.result())
             except Exception as exc:
                 g.errors.append(f"the reference solution failed on the hidden checks ({type(exc).__name__}: {exc});"
                                 " tell your instructor")
@@ -248,11 +258,14 @@ def kernel_start_message(exc: BaseException) -> str:
 
 
 async def _grade(g: Grading) -> GradeReport:
-    g.identify()
+    with g.stages.stage("load and identify"):
+        g.identify()
     assert g.assignment is not None and g.loaded is not None and g.course is not None
     g.device = resolve_device(g.options.device)
     with scratch_folder() as tmp:
         run, outcomes, expected, reference_available = await _execute(g, tmp)
+        cleanup_started = time.perf_counter()
+    g.stages.seconds["scratch clean-up"] = round(time.perf_counter() - cleanup_started, 4)
     g.warnings.extend(run.notes)
     ctx = Context(
         cell_of=locate_graded_cells(g.loaded, list(g.assignment.graded_names)),
@@ -260,7 +273,8 @@ async def _grade(g: Grading) -> GradeReport:
         reference_available=reference_available,
         sources={i: c.source for i, c in g.loaded.code_cells},
     )
-    tests = score_all(g.assignment, outcomes, expected, ctx)
+    with g.stages.stage("scoring"):
+        tests = score_all(g.assignment, outcomes, expected, ctx)
     return GradeReport(
         assignment=g.assignment.name,
         score=round(sum(t.score for t in tests), 4),
@@ -276,6 +290,7 @@ async def _grade(g: Grading) -> GradeReport:
         errors=g.errors,
         warnings=g.warnings,
         cells=run.records,
+        timings=g.stages.seconds,
     )
 
 

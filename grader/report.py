@@ -77,6 +77,9 @@ class GradeReport(_Model):
     errors: list[Message] = Field(default_factory=list, description="why points could not be awarded")
     warnings: list[Message] = Field(default_factory=list)
     cells: list[CellRecord] = Field(default_factory=list)
+    timings: dict[str, float] = Field(
+        default_factory=dict, description="wall seconds of each stage of the grading (scripts/bench_bulk.py's profile)"
+    )
     pending_score: float = Field(
         default=0.0, ge=0,
         description="points of hidden checks not run here (no solutions/ offline): the instructor grades them; "

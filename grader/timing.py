@@ -9,6 +9,8 @@ hold the grader longer than the budget plus the fixed cost of starting and stopp
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 # nbclient reads a timeout of 0 as "no timeout": a limit is never below this.
@@ -49,3 +51,18 @@ class Timeouts:
                 default_budget_s: float, default_cell_s: float, per_probe_s: dict[str, float] | None = None) -> Timeouts:
         return cls(budget_s=budget_s or default_budget_s, cell_s=cell_s or default_cell_s,
                    probe_override_s=probe_s, per_probe_s=dict(per_probe_s or {}))
+
+
+@dataclass
+class Stages:
+    """Wall seconds spent in each stage of one grading (the report's `timings`; bench_bulk's profile)."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - started, 4)

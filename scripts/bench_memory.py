@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -45,7 +46,8 @@ def tree_pss_kb(root: psutil.Process) -> tuple[int, int]:
 
 
 def measure(notebook: Path, extra: list[str]) -> dict[str, float]:
-    proc = subprocess.Popen([*GRADE, str(notebook), "-o", "/dev/null", *extra], cwd=ROOT,
+    report_path = Path(tempfile.mkdtemp(prefix="bench-memory-")) / "report.json"
+    proc = subprocess.Popen([*GRADE, str(notebook), "-o", str(report_path), *extra], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     root = psutil.Process(proc.pid)
     peak = peak_grader = 0
