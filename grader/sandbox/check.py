@@ -175,7 +175,9 @@ def check() -> list[Protection]:
         Protection("IPC namespace and private /dev/shm", bool(found.get("own_ipc")), how("IPC namespace", "")),
         Protection("device allowlist", bool(found.get("devices")), how("device allowlist", "")),
         Protection("PID namespace (nothing outlives the kernel)", bool(found.get("own_pid")), how("PID namespace", "")),
-        Protection("no controlling terminal", bool(found.get("no_terminal")), how("terminal", "")),
+        Protection("no controlling terminal", bool(found.get("no_terminal")),
+                   active.get("terminal") or ("a session of its own: /dev/tty cannot be opened" if found.get("no_terminal")
+                                              else missing.get("terminal", "the kernel has a controlling terminal"))),
     ]
     if os.geteuid() == 0:
         protections.append(Protection("no root privileges", bool(found.get("no_capabilities")),
