@@ -475,18 +475,50 @@ def test_another_way_to_write_evaluate_accuracy_earns_its_points(tmp_path, cell)
 def test_the_evaluation_split_tells_every_wrong_aggregate_from_the_fraction():
     checks = load_checks()
     data = checks.evaluate_data()
-    correct, batch = data["correct"], checks.EVAL_BATCH
-    sizes = [len(correct[s:s + batch]) for s in range(0, len(correct), batch)]
-    assert sizes[-1] < sizes[0]  # a smaller last batch
-    fraction = correct.mean()
-    wrong = [np.mean([correct[s:s + batch].mean() for s in range(0, len(correct), batch)]),
-             correct.sum(), 100 * fraction, correct[:batch].mean(), correct.sum() / (batch * len(sizes))]
-    assert all(abs(w - fraction) > 0.05 for w in wrong)
-    # the labels are what the grader's float64 arithmetic says, by a margin float32 cannot flip
-    logits = data["eval_x"].reshape(len(correct), -1).astype(np.float64) @ data["eval_w"].T.astype(np.float64) + data["eval_b"]
-    assert np.array_equal(logits.argmax(1) == data["eval_y"], correct)
-    top2 = np.sort(logits, axis=1)[:, -2:]
-    assert (top2[:, 1] - top2[:, 0]).min() > 0.2
+    batch = checks.EVAL_BATCH
+    logits = data["eval_x"].reshape(len(data["eval_x"]), -1).astype(np.float64) @ data["eval_w"].T.astype(np.float64)
+    logits += data["eval_b"]
+    ordered = np.sort(logits, axis=1)
+    # the labels are what the grader's float64 arithmetic says, by margins float32 cannot flip
+    assert (ordered[:, -1] - ordered[:, -2]).min() > 0.2 and (ordered[:, -2] - ordered[:, -3]).min() > 0.2
+    seen = []
+    for call in (1, 2):
+        correct = data[f"correct{call}"]
+        assert np.array_equal(logits.argmax(1) == data[f"eval_y{call}"], correct)
+        sizes = [len(correct[s:s + batch]) for s in range(0, len(correct), batch)]
+        assert sizes[-1] < sizes[0]  # a smaller last batch
+        ways = checks._aggregates(correct)
+        fraction = ways.pop("fraction")
+        wrong = [*ways.values(), correct[:batch].mean(), correct.sum() / (batch * len(sizes))]
+        assert all(abs(w - fraction) > 0.05 for w in wrong)
+        seen.append(fraction)
+    # the second call's answer in each mode, under each way of aggregating, is told apart
+    for way in ("fraction", "batch mean", "count", "percentage"):
+        correct = data["correct2"]
+        answers = [checks._aggregates(c)[way] for c in (correct, ~correct, np.zeros_like(correct))]
+        answers.append(checks._aggregates(data["correct1"])[way])  # a first answer handed back again
+        assert min(abs(a - b) for i, a in enumerate(answers) for b in answers[i + 1:]) > 0.03  # judged within 1e-4
+
+
+FORGE = """
+import sys
+record = sys._getframe(1).f_locals.get("record")
+if isinstance(record, dict):
+    record["training"] = record["grad"] = 0
+"""
+
+
+@pytest.mark.parametrize("cell,must_lose", [
+    (evaluate_cell("correct, total = 0, 0\n" + LOOP + FORGE + "return correct / total"), {EVAL_MODE, NO_GRAD}),
+    (evaluate_cell("net.eval()\ncorrect, total = 0, 0\n" + LOOP + FORGE + "return correct / total"), {NO_GRAD}),
+    (evaluate_cell("correct, total = 0, 0\nwith torch.no_grad():\n" + indent(LOOP) + FORGE + "return correct / total"),
+     {EVAL_MODE}),
+], ids=["neither", "no no_grad", "no eval"])
+def test_records_forged_through_stack_frames_do_not_hide_the_mode(tmp_path, cell, must_lose):
+    """The mode is read from the answers of the grader's instrumented net too, not only from
+    records in the kernel that the student's code can reach."""
+    results = judge_in_process({"evaluate_accuracy": cell}, {"evaluate"}, tmp_path)
+    assert_loses_own(results, must_lose, "")
 
 
 # ---------------------------------------------------------------- train, on its own

@@ -403,48 +403,84 @@ def judge_gradients(student: ProbeOutcome, facts: Facts) -> Verdict:
 # ---------------------------------------------------------------- evaluate_accuracy on its own
 
 EVAL_BATCH = 48
-EVAL_CORRECT_PER_BATCH = (12, 12, 8)  # of 48, 48 and 8: 32 / 104 overall, while the batches average 0.5
+# Correct predictions per batch (of 48, 48 and 8): call 1 has 32 / 104 overall while its batches
+# average 0.5; call 2 has 68 / 104 while its batches average 0.54. Every aggregate differs.
+EVAL_CORRECT_PER_BATCH = ((12, 12, 8), (36, 30, 2))
+EVAL_MARGIN = 0.2  # between the top three logits: float32 in the kernel can never reorder them
+
+
+def _aggregates(correct: np.ndarray) -> dict[str, float]:
+    """What an evaluate_accuracy that aggregates one way or another returns for this correctness."""
+    batches = [correct[s:s + EVAL_BATCH] for s in range(0, len(correct), EVAL_BATCH)]
+    fraction = float(correct.mean())
+    return {"fraction": fraction, "batch mean": float(np.mean([b.mean() for b in batches])),
+            "count": float(correct.sum()), "percentage": 100 * fraction}
 
 
 @functools.lru_cache(maxsize=1)
-def evaluate_data() -> dict[str, np.ndarray]:
-    """A fixed linear classifier and images it classifies with a wide margin, labelled so that the
-    correct fraction (32 / 104), the mean of per-batch accuracies (0.5), the count (32) and the
-    percentage (30.8) all differ. The grader knows every prediction from its own float64 arithmetic."""
+def evaluate_data() -> dict[str, Any]:
+    """A fixed linear classifier and images it classifies with wide margins between its top three
+    classes, labelled twice (one labelling per call) as EVAL_CORRECT_PER_BATCH says. The grader
+    knows every prediction from its own float64 arithmetic."""
     rng = np.random.default_rng(6060)
-    n = EVAL_BATCH * (len(EVAL_CORRECT_PER_BATCH) - 1) + EVAL_CORRECT_PER_BATCH[-1]
+    n = EVAL_BATCH * (len(EVAL_CORRECT_PER_BATCH[0]) - 1) + EVAL_CORRECT_PER_BATCH[0][-1]
     w = rng.normal(0.0, 0.05, (10, 3 * 32 * 32)).astype(np.float32)
     b = rng.normal(0.0, 0.1, 10).astype(np.float32)
-    candidates = rng.random((4 * n, 3, 32, 32), dtype=np.float32)
+    candidates = rng.random((12 * n, 3, 32, 32), dtype=np.float32)
     logits = candidates.reshape(len(candidates), -1).astype(np.float64) @ w.T.astype(np.float64) + b
-    ranked = np.argsort(logits, axis=1)
-    margin = logits[np.arange(len(logits)), ranked[:, -1]] - logits[np.arange(len(logits)), ranked[:, -2]]
-    keep = np.flatnonzero(margin > 0.2)[:n]  # float32 in the kernel can never flip these
+    ordered = np.sort(logits, axis=1)
+    wide = (ordered[:, -1] - ordered[:, -2] > EVAL_MARGIN) & (ordered[:, -2] - ordered[:, -3] > EVAL_MARGIN)
+    keep = np.flatnonzero(wide)[:n]
     assert len(keep) == n, "too few wide-margin images"
-    correct = np.zeros(n, dtype=bool)
-    for i, k in enumerate(EVAL_CORRECT_PER_BATCH):
-        start = i * EVAL_BATCH
-        size = min(EVAL_BATCH, n - start)
-        correct[start + rng.choice(size, k, replace=False)] = True
-    labels = np.where(correct, ranked[keep, -1], ranked[keep, -2]).astype(np.int64)
-    return {"eval_x": candidates[keep], "eval_y": labels, "eval_w": w, "eval_b": b, "correct": correct}
+    ranked = np.argsort(logits[keep], axis=1)
+    data: dict[str, Any] = {"eval_x": candidates[keep], "eval_w": w, "eval_b": b}
+    for call, per_batch in enumerate(EVAL_CORRECT_PER_BATCH, start=1):
+        correct = np.zeros(n, dtype=bool)
+        for i, k in enumerate(per_batch):
+            start = i * EVAL_BATCH
+            correct[start + rng.choice(min(EVAL_BATCH, n - start), k, replace=False)] = True
+        data[f"eval_y{call}"] = np.where(correct, ranked[:, -1], ranked[:, -2]).astype(np.int64)
+        data[f"correct{call}"] = correct
+    return data
 
 
 def _evaluate_inputs(rng: np.random.Generator) -> dict[str, Any]:
     data = evaluate_data()
-    return {**{k: data[k] for k in ("eval_x", "eval_y", "eval_w", "eval_b")}, "eval_batch": EVAL_BATCH}
+    return {**{k: data[k] for k in ("eval_x", "eval_y1", "eval_y2", "eval_w", "eval_b")}, "eval_batch": EVAL_BATCH}
 
 
-def probe_evaluate(ns, eval_x, eval_y, eval_w, eval_b, eval_batch, device="cpu", **_):
+def probe_evaluate(ns, eval_x, eval_y1, eval_y2, eval_w, eval_b, eval_batch, device="cpu", **_):
     import torch
     from torch import nn
     from torch.utils.data import DataLoader, TensorDataset
 
-    def call(*layers):
-        net = nn.Sequential(nn.Flatten(), *layers, nn.Linear(3 * 32 * 32, 10))
+    class Instrumented(nn.Module):
+        """The grader's measuring net: in eval mode without gradients, the plain classifier (its
+        BatchNorm and Dropout then change nothing); otherwise its answers give the mode away, so
+        the grader can read the mode from the accuracy evaluate_accuracy returns, not only from
+        records kept in this kernel. Training mode without gradients: BatchNorm on batch
+        statistics and Dropout scramble the predictions. Gradients on: the runner-up class in eval
+        mode, the least likely class in training mode."""
+
+        def __init__(self):
+            super().__init__()
+            self.flatten, self.linear = nn.Flatten(), nn.Linear(3 * 32 * 32, 10)
+            self.norm, self.drop = nn.BatchNorm1d(3 * 32 * 32), nn.Dropout(0.5)
+
+        def forward(self, x):
+            x = self.flatten(x)
+            if not torch.is_grad_enabled():
+                return self.linear(self.drop(self.norm(x)))
+            logits = self.linear(x)
+            if self.training:
+                return -logits
+            runner_up = logits.topk(2, dim=1).indices[:, 1]
+            return logits * 0 + nn.functional.one_hot(runner_up, 10).to(logits.dtype)
+
+    def call(net, labels):
         with torch.no_grad():
-            net[-1].weight.copy_(eval_w)
-            net[-1].bias.copy_(eval_b)
+            net.linear.weight.copy_(eval_w)
+            net.linear.bias.copy_(eval_b)
         record = {"forwards": 0, "training": 0, "grad": 0}
 
         def hook(module, args):  # every submodule: a top-level-only `net.training = False` shows too
@@ -456,16 +492,26 @@ def probe_evaluate(ns, eval_x, eval_y, eval_w, eval_b, eval_batch, device="cpu",
             module.register_forward_pre_hook(hook)
         net.train()  # evaluate_accuracy must switch it to eval mode itself
         net.to(device)  # the batches stay on the CPU: moving them is evaluate_accuracy's job
-        loader = DataLoader(TensorDataset(eval_x, eval_y), batch_size=eval_batch)
+        loader = DataLoader(TensorDataset(eval_x, labels), batch_size=eval_batch)
         try:
             return evaluate(net=net, data_iter=loader, device=device), None, record
         except Exception as exc:
             return None, student_failure(exc), record
 
+    class Plain(nn.Module):
+        """The classifier alone: its answers do not depend on the mode, so the value is judged here."""
+
+        def __init__(self):
+            super().__init__()
+            self.flatten, self.linear = nn.Flatten(), nn.Linear(3 * 32 * 32, 10)
+
+        def forward(self, x):
+            return self.linear(self.flatten(x))
+
     evaluate = ns["evaluate_accuracy"]
-    result, error, plain = call()  # no layer that depends on the mode: the value is judged here
-    _, moded_error, moded = call(nn.BatchNorm1d(3 * 32 * 32), nn.Dropout(0.5))  # eval() matters here
-    return {"accuracy": result, "error": error, "moded_error": moded_error,
+    result, error, plain = call(Plain(), eval_y1)
+    moded_result, moded_error, moded = call(Instrumented(), eval_y2)
+    return {"accuracy": result, "error": error, "moded_accuracy": moded_result, "moded_error": moded_error,
             "records": [plain, moded]}
 
 
@@ -487,28 +533,51 @@ def judge_evaluate_value(student: ProbeOutcome, facts: Facts) -> Verdict:
     if error is not None:
         raise _evaluate_error(error)
     got = number(student, "accuracy", "evaluate_accuracy's result")
-    correct = evaluate_data()["correct"]
+    correct = evaluate_data()["correct1"]
     n = len(correct)
-    fraction = float(correct.mean())
+    ways = _aggregates(correct)
+    fraction = ways["fraction"]
     sizes = [min(EVAL_BATCH, n - s) for s in range(0, n, EVAL_BATCH)]
-    batch_mean = float(np.mean([correct[s:s + EVAL_BATCH].mean() for s in range(0, n, EVAL_BATCH)]))
     setting = (f"the grader's {n} images in batches of {', '.join(map(str, sizes))}, where {int(correct.sum())}"
                f" are classified correctly")
-    if not _finite(got):
-        raise Fail(f"evaluate_accuracy returned {got}, not a number, on {setting}")
     if abs(got - fraction) <= 1e-4:
         return Verdict(1.0, f"{got:.4f} on {setting}")
-    if abs(got - batch_mean) <= 1e-4:
+    if abs(got - ways["batch mean"]) <= 1e-4:
         raise Fail(f"evaluate_accuracy returned {got:.4f}, the mean of the per-batch accuracies, on {setting}:"
                    f" the last batch is smaller, so add up correct predictions and examples over all batches and"
                    f" divide once at the end ({fraction:.4f})")
-    if abs(got - correct.sum()) <= 1e-4:
+    if abs(got - ways["count"]) <= 1e-4:
         raise Fail(f"evaluate_accuracy returned {got:g}, the number of correct predictions, on {setting};"
                    f" return the fraction {fraction:.4f} (correct / total over all batches)")
-    if abs(got - 100 * fraction) <= 1e-2:
+    if abs(got - ways["percentage"]) <= 1e-2:
         raise Fail(f"evaluate_accuracy returned {got:g}, a percentage, on {setting}; return the fraction {fraction:.4f}")
     raise Fail(f"evaluate_accuracy returned {got:.4f} on {setting}; the fraction correct is {fraction:.4f}: count"
                " correct predictions (argmax over the classes) and examples over all batches, then divide")
+
+
+def _modes_from_results(student: ProbeOutcome) -> tuple[bool | None, bool | None]:
+    """(eval mode?, gradients off?) as the instrumented net's answers show them; None: cannot tell.
+
+    Decided on the grader's arithmetic: the way the first call aggregates (fraction, batch mean,
+    count or percentage, recognised from its value) predicts the second call's value in each mode.
+    """
+    first, second = student.values.get("accuracy"), student.values.get("moded_accuracy")
+    if student.values.get("error") is not None or student.values.get("moded_error") is not None:
+        return None, None
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in (first, second)):
+        return None, None
+    data = evaluate_data()
+    ways = _aggregates(data["correct1"])
+    way = next((name for name, want in ways.items() if abs(first - want) <= 1e-4 * max(1.0, abs(want))), None)
+    if way is None:
+        return None, None
+    correct = data["correct2"]
+    outcomes = {(True, True): correct, (True, False): ~correct, (False, False): np.zeros_like(correct)}
+    for modes, predicted in outcomes.items():
+        want = _aggregates(predicted)[way]
+        if abs(second - want) <= 1e-4 * max(1.0, abs(want)):
+            return modes
+    return False, True  # scrambled by BatchNorm on batch statistics and Dropout: training mode
 
 
 def _records(student: ProbeOutcome) -> tuple[int, int, int]:
@@ -536,6 +605,9 @@ def _evaluate_ran(student: ProbeOutcome) -> int:
 def judge_evaluate_mode(student: ProbeOutcome, facts: Facts) -> Verdict:
     forwards = _evaluate_ran(student)
     _, training, _ = _records(student)
+    if not training and _modes_from_results(student)[0] is False:
+        raise Fail("the grader's net with BatchNorm and Dropout inside gave answers only training mode gives: call"
+                   " net.eval() before the loop (the grader hands the net over in training mode)")
     if training:
         raise Fail(f"layers of the net were in training mode during {training} of {forwards} layer calls: call"
                    " net.eval() before the loop (the grader hands the net over in training mode; Dropout and"
@@ -546,6 +618,9 @@ def judge_evaluate_mode(student: ProbeOutcome, facts: Facts) -> Verdict:
 def judge_evaluate_no_grad(student: ProbeOutcome, facts: Facts) -> Verdict:
     forwards = _evaluate_ran(student)
     _, _, grad = _records(student)
+    if not grad and _modes_from_results(student)[1] is False:
+        raise Fail("the grader's net gave answers it gives only while gradients are recorded: run the loop inside"
+                   " `with torch.no_grad():`")
     if grad:
         raise Fail(f"gradients were being recorded during {grad} of {forwards} layer calls: run the loop inside"
                    " `with torch.no_grad():` (evaluation needs no gradients; recording them costs memory and time)")
