@@ -66,6 +66,7 @@ def main() -> None:
     namespace = reference_namespace(ROOT / "solutions" / "hw6.ipynb")
     runs = []
     grading_seed = checks.TRAIN.seed(0)  # a public probe: the same data order for every submission
+    source = probe_source(checks.probe_train, checks.TRAIN.helpers)  # read once: checks.py may change meanwhile
     with tempfile.TemporaryDirectory(prefix="calibrate-hw6-") as tmp:
         scratch = Path(tmp) / "work"
         scratch.mkdir()
@@ -82,8 +83,8 @@ def main() -> None:
             in_path, out_path = Path(tmp) / "train.in", Path(tmp) / f"train-{seed}.out"
             write_inputs(in_path, inputs)
             started = time.perf_counter()
-            probe_runtime.run_probe(namespace, probe_source(checks.probe_train, checks.TRAIN.helpers), "probe_train",
-                                    list(checks.TRAIN.uses), str(in_path), str(out_path), seed)
+            probe_runtime.run_probe(namespace, source, "probe_train", list(checks.TRAIN.uses), str(in_path),
+                                    str(out_path), seed)
             seconds = time.perf_counter() - started
             outcome = read_result(out_path)
             if outcome.status != "ok":

@@ -359,10 +359,20 @@ def judge_same_function(student: ProbeOutcome, facts: Facts) -> Verdict:
         raise Fail(f"CIFARNet()(x) gave {describe(out)}, not a tensor of class scores")
     x, _ = architecture_batch()
     want = forward(state, x)
-    if out.array.shape != want.shape or not np.isfinite(out.array).all() \
-            or not np.allclose(out.array, want, rtol=1e-4, atol=1e-5):
-        raise Fail("with its own weights, your CIFARNet computes something other than the notes' layers in"
-                   f" order (an extra activation, a different order, another Flatten?): {ARCHITECTURE_HINT}")
+    got = out.array.astype(np.float64)
+    if got.shape != want.shape or not np.isfinite(got).all() or not np.allclose(got, want, rtol=1e-4, atol=1e-5):
+        if got.shape == want.shape and np.isfinite(got).all():
+            i, j = np.unravel_index(int(np.argmax(np.abs(got - want))), got.shape)
+            differs = f"for image {i} of the batch, class {j}: {got[i, j]:.4g} instead of {want[i, j]:.4g}"
+        else:
+            differs = f"it gave {describe(out)}"
+        if got.shape == want.shape and (got >= 0).all() and np.allclose(got.sum(axis=1), 1, atol=1e-4):
+            differs += ("; your scores are probabilities (a softmax at the end): return the raw scores,"
+                        " the cross-entropy loss applies softmax itself")
+        elif got.shape == want.shape and (got >= 0).all() and not (want >= 0).all():
+            differs += "; none of your scores is negative, as after a ReLU: the notes' net has no activation"
+        raise Fail("with its own weights, your CIFARNet's output differs from the notes' layers in order"
+                   f" ({differs}): {ARCHITECTURE_HINT}")
     return PASS
 
 
@@ -385,19 +395,20 @@ def judge_gradients(student: ProbeOutcome, facts: Facts) -> Verdict:
     if not stuck:
         return PASS
     name = stuck[0]
-    why = "no gradient reaches it from the loss"
-    if isinstance(requires, dict) and requires.get(name) is False:
-        why = "it has requires_grad=False, so the optimizer can never change it"
-    elif isinstance(grads.get(name), TensorValue):
-        weights = [v for k, v in (state or {}).items() if isinstance(v, TensorValue) and k.endswith("weight")]
-        if weights and all(not np.any(w.array) for w in weights):
-            why = "every weight starts at zero, so every hidden unit computes the same and gets no gradient: keep" \
-                  " PyTorch's default initialisation"
-        else:
-            why = "its gradient is all zeros"
     more = f" (and {len(stuck) - 1} more)" if len(stuck) > 1 else ""
-    raise Fail(f"a training step cannot update {name}{more}: {why}. Compute forward with every layer's"
-               " parameters, without torch.no_grad() or .detach(), so that loss.backward() reaches all of them")
+    weights = [v for k, v in (state if isinstance(state, dict) else {}).items()
+               if isinstance(v, TensorValue) and k.endswith("weight")]
+    if isinstance(requires, dict) and requires.get(name) is False:
+        why = "it has requires_grad=False, so the optimizer can never change it: leave requires_grad as it is"
+    elif isinstance(grads.get(name), TensorValue) and weights and all(not np.any(w.array) for w in weights):
+        why = ("every weight starts at zero, so no gradient gets past the layers: keep PyTorch's default"
+               " initialisation")
+    elif isinstance(grads.get(name), TensorValue):
+        why = "its gradient is all zeros"
+    else:
+        why = ("no gradient reaches it from the loss: compute forward with every layer's parameters, without"
+               " torch.no_grad() or .detach(), so that loss.backward() reaches all of them")
+    raise Fail(f"a training step cannot update {name}{more}: {why}")
 
 
 # ---------------------------------------------------------------- evaluate_accuracy on its own
