@@ -204,7 +204,11 @@ async def _execute(g: Grading, tmp: Path) -> tuple[StudentRun, dict[str, ProbeOu
     deadline = Deadline(timeouts.budget_s, started=g.started)
     outcomes: dict[str, ProbeOutcome] = {}
     with ThreadPoolExecutor(max_workers=1) as pool:
-        reference = start_reference(pool, course.solution_path(name), hidden, inputs, seed) if have_reference else None
+        # With a fork server (bulk, --watch) torch is imported here once for many gradings; a single
+        # grading computes the reference in a short-lived process instead (grader/reference.py).
+        apart = None if g.zygote is not None else (course.root, name, timeouts.budget_s)
+        reference = (start_reference(pool, course.solution_path(name), hidden, inputs, seed, apart=apart)
+                     if have_reference else None)
         with g.stages.stage("sandbox set-up"):
             sandbox = KernelSandbox(tmp, scratch, enabled=options.sandbox, cuda=device.startswith("cuda"),
                                     cpu_s=max(1800, int(3 * timeouts.budget_s)), extra_write=[str(io_dir)])

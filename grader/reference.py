@@ -1,14 +1,22 @@
-"""Expected outcomes from the reference solution, computed in the grader's own (trusted) process.
+"""Expected outcomes from the reference solution, computed on the grader's (trusted) side.
 
 The solution notebook is the instructor's code: its marked cells (graded names and `setup`)
 are executed in a fresh namespace here, never in the student's kernel, so a student cannot read
 or patch the reference. torch is imported only on this path, so a student grading offline
 without `solutions/` never pays for it in the grader process.
+
+Where: in a thread of the grader when torch is already there (bulk and `--watch` import it once
+for many gradings), else in a short-lived process of its own (`python -m grader.reference`), so a
+single grading's process tree holds torch once for the kernel plus once briefly for the
+reference, instead of twice until the end (one hw3 grading: 686 MB PSS -> see docs/platforms.md).
 """
 
 from __future__ import annotations
 
+import json
 import linecache
+import subprocess
+import sys
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -56,8 +64,67 @@ def run_reference(
     return outcomes
 
 
+def _read_outcomes(out_dir: Path, probes: list[Probe]) -> dict[str, ProbeOutcome]:
+    outcomes: dict[str, ProbeOutcome] = {}
+    for probe in probes:
+        try:
+            outcomes[probe.name] = read_result(out_dir / f"{probe.name}.safetensors")
+        except ProbeResultError as exc:
+            outcomes[probe.name] = ProbeOutcome("invalid", {}, detail=str(exc))
+    return outcomes
+
+
+class ReferenceFailed(RuntimeError):
+    """The solution (the instructor's code) raised, or its process died: the last line says why."""
+
+
+def run_reference_apart(course_root: Path, assignment: str, solution: Path, probes: list[Probe],
+                        inputs: dict[str, dict[str, Any]], seed: int, timeout_s: float) -> dict[str, ProbeOutcome]:
+    """run_reference in a process of its own, through the same files (safetensors, never pickle)."""
+    with tempfile.TemporaryDirectory(prefix="grader-ref-") as tmp:
+        folder = Path(tmp)
+        for probe in probes:
+            write_inputs(folder / f"{probe.name}.in", inputs[probe.name])
+        request = {"course": str(course_root), "assignment": assignment, "solution": str(solution),
+                   "probes": [p.name for p in probes], "seed": seed}
+        (folder / "request.json").write_text(json.dumps(request), encoding="utf-8")
+        done = subprocess.run([sys.executable, "-m", "grader.reference", str(folder)], cwd=folder,
+                              capture_output=True, text=True, timeout=timeout_s, check=False)
+        if done.returncode != 0:
+            lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
+            raise ReferenceFailed(lines[-1][:300])
+        return _read_outcomes(folder, probes)
+
+
 def start_reference(
-    pool: ThreadPoolExecutor, solution: Path, probes: list[Probe], inputs: dict[str, dict[str, Any]], seed: int
+    pool: ThreadPoolExecutor, solution: Path, probes: list[Probe], inputs: dict[str, dict[str, Any]], seed: int,
+    *, apart: tuple[Path, str, float] | None = None,
 ) -> Future[dict[str, ProbeOutcome]]:
-    """Run the reference in a thread while the student's kernel starts and runs (2 cores: free)."""
-    return pool.submit(run_reference, solution, probes, inputs, seed)
+    """Run the reference while the student's kernel starts and runs (2 cores: free).
+
+    `apart=(course root, assignment, time limit)`: in a process of its own (see the module's note).
+    """
+    if apart is None:
+        return pool.submit(run_reference, solution, probes, inputs, seed)
+    root, assignment, timeout_s = apart
+    return pool.submit(run_reference_apart, root, assignment, solution, probes, inputs, seed, timeout_s)
+
+
+def _main(folder: Path) -> None:
+    """`python -m grader.reference FOLDER`: FOLDER/request.json and <probe>.in -> <probe>.safetensors."""
+    from grader.course import Course
+
+    request = json.loads((folder / "request.json").read_text(encoding="utf-8"))
+    wanted = set(request["probes"])
+    assignment = Course(Path(request["course"])).load(request["assignment"])
+    probes = [p for p in assignment.probes if p.name in wanted]
+    namespace = reference_namespace(Path(request["solution"]))
+    for probe in probes:
+        probe_runtime.run_probe(
+            namespace, probe_source(probe.fn, probe.helpers), probe.fn.__name__, list(probe.uses),
+            str(folder / f"{probe.name}.in"), str(folder / f"{probe.name}.safetensors"), probe.seed(request["seed"]),
+        )
+
+
+if __name__ == "__main__":
+    _main(Path(sys.argv[1]))
