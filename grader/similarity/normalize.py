@@ -125,9 +125,9 @@ def _local_names(function: ast.AST) -> set[str]:
     return names
 
 
-def _rename(function: ast.AST) -> None:
+def _rename(function: ast.AST, also_local: frozenset[str] = frozenset()) -> None:
     """Local names become v0, v1, ... in order of first appearance (parameters first)."""
-    local = _local_names(function)
+    local = _local_names(function) | also_local
     canonical: dict[str, str] = {}
 
     def new(text: str) -> str:
@@ -148,9 +148,13 @@ def _rename(function: ast.AST) -> None:
     visit(function)
 
 
-def canonical_tree(tree: ast.AST) -> ast.AST:
-    """Canonicalise a freshly parsed tree, in place (copying big trees costs more than parsing)."""
-    _rename(tree)
+def canonical_tree(tree: ast.AST, also_local: frozenset[str] = frozenset()) -> ast.AST:
+    """Canonicalise a freshly parsed tree, in place (copying big trees costs more than parsing).
+
+    `also_local`: names the student chose outside the function (helpers beside it in its cell),
+    renamed like its own locals.
+    """
+    _rename(tree, also_local)
     tree = _Canonical().visit(tree)
     if tree is None:  # the whole node was a bare constant (a docstring)
         return ast.Pass(lineno=1, col_offset=0)
@@ -204,7 +208,7 @@ def tokens_of(function: ast.AST) -> tuple[Token, ...]:
 
 
 def graded_function(cell_source: str, name: str) -> FunctionCode | None:
-    """The function `name` of a graded cell (the whole cell when it defines no such function)."""
+    """The function (or class) `name` of a graded cell (the whole cell when it defines no such thing)."""
     if not isinstance(cell_source, str):  # the notebook is hostile input: its JSON may say anything
         return None
     try:
@@ -219,7 +223,8 @@ def _graded_function(cell_source: str, name: str) -> FunctionCode | None:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return None
-    defs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name]
+    defs = [n for n in tree.body
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.name == name]
     target: ast.AST = defs[-1] if defs else tree
     lines = source.splitlines()
     if defs:
@@ -228,7 +233,9 @@ def _graded_function(cell_source: str, name: str) -> FunctionCode | None:
     else:
         start, end = 1, len(lines)
     text = "\n".join(lines[start - 1:end])
-    return FunctionCode(name, text, start, tokens_of(canonical_tree(target)))
+    helpers = frozenset(n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                        and n.name != name)
+    return FunctionCode(name, text, start, tokens_of(canonical_tree(target, helpers)))
 
 
 def module_tokens(source: str) -> tuple[Token, ...]:
