@@ -241,3 +241,16 @@ def test_grade_notebook_feedback_writes_a_page_for_a_broken_notebook(tmp_path, c
     assert main([str(broken), "--feedback", str(target)]) == 0
     page = target.read_text(encoding="utf-8")
     assert "could not be graded" in page and "not a valid Jupyter notebook" in page
+
+
+def test_a_run_without_similarity_drops_an_earlier_comparison(tmp_path):
+    from grader.classview.commands import finish_bulk_run
+
+    out = tmp_path / "out"
+    _write_run(out, _class())
+    (out / "similarity.csv").write_text("submission_a,submission_b,function,score\nann,bob,softmax,1.000\n")
+    (out / "similarity-matches.jsonl").write_text("{}\n")
+    lines = finish_bulk_run(out, tmp_path, wall_s=12.5, jobs=2)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert not (out / "similarity.csv").exists() and 'id="similarity"' not in page
+    assert "12.5 s" in page and "wall-clock time of the run" in page and any("report.html" in line for line in lines)

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from grader.classview.build import FEEDBACK_DIR, record_timing, write_class_report
 from grader.similarity.compare import Settings
-from grader.similarity.run import SimilarityResult, find_similar, write_similarity
+from grader.similarity.run import SimilarityResult, clear_similarity, find_similar, write_similarity
 
 
 def finish_bulk_run(out_dir: Path, source: Path, wall_s: float, jobs: int | None, similarity: bool = False,
@@ -23,6 +23,8 @@ def finish_bulk_run(out_dir: Path, source: Path, wall_s: float, jobs: int | None
     if similarity:
         result = find_similar(source, course_dir, out_dir, assignment)
         lines.append(_similarity_line(result, write_similarity(result, out_dir)))
+    else:  # an earlier comparison may no longer match these submissions: never show it as current
+        clear_similarity(out_dir)
     path = write_class_report(out_dir, source=str(source), similarity=result)
     lines.append(f"wrote {path} and {out_dir / FEEDBACK_DIR}/")
     return lines

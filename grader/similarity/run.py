@@ -62,3 +62,8 @@ def read_similarity(out_dir: Path) -> SimilarityResult | None:
         return SimilarityResult.model_validate_json(path.read_text(encoding="utf-8"))
     except ValueError:
         return None
+
+
+def clear_similarity(out_dir: Path) -> None:
+    for name in (CSV_NAME, MATCHES_NAME):
+        (out_dir / name).unlink(missing_ok=True)
