@@ -31,11 +31,21 @@ def find_chromium() -> str | None:
 
 
 class Browser:
-    def __init__(self, executable: str) -> None:
-        self.profile = tempfile.mkdtemp(prefix="grader-chromium-")
-        self.proc = subprocess.Popen([executable, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        url = self._devtools_url(timeout_s=60)
+    def __init__(self, executable: str, attempts: int = 3) -> None:
+        # A start can fail for reasons of the moment (a loaded shared machine once made Chromium
+        # fail to map its ICU data); a fresh profile and another try, then the real error.
+        for attempt in range(attempts):
+            self.profile = tempfile.mkdtemp(prefix="grader-chromium-")
+            self.proc = subprocess.Popen([executable, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            try:
+                url = self._devtools_url(timeout_s=60)
+                break
+            except RuntimeError:
+                self._stop()
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(2)
         self.ws = websocket.create_connection(url, timeout=60, suppress_origin=True)
         self._next_id = 0
         self.events: list[dict[str, Any]] = []
@@ -81,17 +91,20 @@ class Browser:
             self.events.append(event)
         raise TimeoutError(method)
 
+    def _stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.profile, ignore_errors=True)
+
     def close(self) -> None:
         try:
             self.ws.close()
         finally:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            shutil.rmtree(self.profile, ignore_errors=True)
+            self._stop()
 
 
 class Page:
