@@ -254,3 +254,17 @@ def test_a_run_without_similarity_drops_an_earlier_comparison(tmp_path):
     page = (out / "report.html").read_text(encoding="utf-8")
     assert not (out / "similarity.csv").exists() and 'id="similarity"' not in page
     assert "12.5 s" in page and "wall-clock time of the run" in page and any("report.html" in line for line in lines)
+
+
+def test_an_unwritable_output_folder_gets_a_sentence_not_a_traceback(tmp_path, monkeypatch):
+    from grader.classview import commands
+
+    out = tmp_path / "out"
+    _write_run(out, _class())
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(commands, "write_class_report", full_disk)
+    lines = commands.finish_bulk_run(out, tmp_path, wall_s=1.0, jobs=1)
+    assert lines == [f"could not write the class report in {out}: No space left on device; grades.csv is complete"]

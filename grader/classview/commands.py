@@ -17,15 +17,19 @@ from grader.similarity.run import SimilarityResult, clear_similarity, find_simil
 def finish_bulk_run(out_dir: Path, source: Path, wall_s: float, jobs: int | None, similarity: bool = False,
                     course_dir: Path | None = None, assignment: str | None = None) -> list[str]:
     """After `grade DIR -o OUT`: record the run's time, compare code if asked, write the pages."""
-    lines = []
-    record_timing(out_dir, wall_s, jobs)
-    result = None
-    if similarity:
-        result = find_similar(source, course_dir, out_dir, assignment)
-        lines.append(_similarity_line(result, write_similarity(result, out_dir)))
-    else:  # an earlier comparison may no longer match these submissions: never show it as current
-        clear_similarity(out_dir)
-    path = write_class_report(out_dir, source=str(source), similarity=result)
+    lines: list[str] = []
+    try:
+        record_timing(out_dir, wall_s, jobs)
+        result = None
+        if similarity:
+            result = find_similar(source, course_dir, out_dir, assignment)
+            lines.append(_similarity_line(result, write_similarity(result, out_dir)))
+        else:  # an earlier comparison may no longer match these submissions: never show it as current
+            clear_similarity(out_dir)
+        path = write_class_report(out_dir, source=str(source), similarity=result)
+    except OSError as exc:  # a full disk or a read-only folder: the grades are written already
+        lines.append(f"could not write the class report in {out_dir}: {exc.strerror or exc}; grades.csv is complete")
+        return lines
     lines.append(f"wrote {path} and {out_dir / FEEDBACK_DIR}/")
     return lines
 
