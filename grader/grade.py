@@ -19,6 +19,7 @@ from grader import __version__
 from grader.checks import Assignment, Check, GradingContext, Prepared
 from grader.course import Course, UnknownAssignment
 from grader.device import resolve_device
+from grader.diagnose import failed_cells
 from grader.execute import KernelSession, write_kernelspec
 from grader.notebook import (
     LoadedNotebook,
@@ -271,6 +272,7 @@ async def _grade(g: Grading) -> GradeReport:
         cleanup_started = time.perf_counter()
     g.stages.seconds["scratch clean-up"] = round(time.perf_counter() - cleanup_started, 4)
     g.warnings.extend(run.notes)
+    g.warnings.extend(failed_cells(run.records))
     ctx = Context(
         cell_of=locate_graded_cells(g.loaded, list(g.assignment.graded_names)),
         cells={r.index: r for r in run.records},

@@ -17,7 +17,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 from safetensors.numpy import load, save
 
 from grader import probe_runtime
@@ -243,6 +252,10 @@ def read_result(path: Path, uses: tuple[str, ...] | list[str] | None = None) -> 
         values = _decode(wire.values, arrays) if wire.status == "ok" else {}
     except _Invalid as exc:
         raise ProbeResultError(f"invalid result: {exc}") from None
+    except ValidationError as exc:
+        first = exc.errors()[0] if exc.errors() else {}
+        field = ".".join(str(part)[:40] for part in first.get("loc", ()))[:120]
+        raise ProbeResultError(f"invalid result: {field or 'a field'}: {str(first.get('msg', 'not valid'))[:120]}") from None
     except Exception as exc:  # ValidationError, JSON errors, RecursionError, safetensors errors, ...
         raise ProbeResultError(f"invalid result: it is not what a probe writes ({type(exc).__name__})") from None
     finally:

@@ -98,15 +98,25 @@ def _library_dirs():
     return tuple(paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if paths.get(k))
 
 
+def _is_notebook_file(filename):
+    """Code of the notebook itself: an ipykernel cell file, an IPython input, or a solution cell."""
+    return "ipykernel_" in filename or filename.startswith("<ipython-input") or filename.startswith("<solution cell")
+
+
 def _student_frames(exc):
-    """The last frames of a traceback that are the student's own (not the grader's, not torch's), as 'line N: code'."""
+    """The innermost frames of the student's own code, as 'line N: code' (innermost last).
+
+    Frames inside libraries (torch, numpy) are left out: the student's line that called them is
+    where the fix goes. Frames of the notebook's cells come first when there are any.
+    """
     libraries = _library_dirs()
     frames = [
         fr for fr in traceback.extract_tb(exc.__traceback__)
         if "<grader" not in fr.filename and "probe_runtime" not in fr.filename
         and not fr.filename.startswith(libraries)
     ]
-    return ["line %s: %s" % (fr.lineno, (fr.line or "").strip()) for fr in frames[-3:]]
+    own = [fr for fr in frames if _is_notebook_file(fr.filename)]
+    return ["line %s: %s" % (fr.lineno, (fr.line or "").strip()[:300]) for fr in (own or frames)[-3:]]
 
 
 def run_probe(user_ns, probe_source, probe_name, uses, in_path, out_path, seed):

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 
 from grader.checks import Check, Fail
+from grader.diagnose import cell_name, place_of, renamed_definition, structural_hint
 from grader.forbid import find_forbidden
 from grader.probe import ProbeOutcome
 from grader.report import CellRecord, CheckResult, CheckStatus
@@ -28,11 +29,14 @@ def _missing_message(names: list[str], ctx: Context) -> str:
     for name in names:
         index = ctx.cell_of.get(name)
         record = ctx.cells.get(index) if index is not None else None
+        renamed = renamed_definition(name, index, ctx.sources, ctx.cells) if index is not None else None
         if index is None:
             parts.append(f"no cell defines {name} (keep the `#| grade: {name}` cell and its def)")
         elif record is not None and record.status != "ok":
-            parts.append(f"{name} is not defined: its cell (cell {index}) ended with {record.status}"
+            parts.append(f"{name} is not defined: {cell_name(index, record.marks)} ended with {record.status}"
                          + (f": {record.error}" if record.error else ""))
+        elif renamed is not None:
+            parts.append(renamed)
         else:
             parts.append(f"{name} is not defined after running the notebook")
     return "; ".join(parts)
@@ -49,7 +53,7 @@ def _timeout_message(check: Check, outcome: ProbeOutcome, ctx: Context) -> str:
         index = ctx.cell_of.get(name)
         record = ctx.cells.get(index) if index is not None else None
         if record is not None and record.status == "timeout":
-            return f"the cell defining {name} (cell {index}) timed out, and so did this check: {outcome.detail}"
+            return f"{cell_name(index, record.marks)}, which defines {name}, timed out, and so did this check: {outcome.detail}"
     return outcome.detail
 
 
@@ -86,12 +90,18 @@ def score_check(check: Check, outcome: ProbeOutcome, expected: ProbeOutcome | No
         hint = f" Hint: {error_hint}" if error_hint else ""
         if outcome.error.type == "NotImplementedError":
             return result("error", 0.0, f"{what} is not implemented yet (raises NotImplementedError)")
+        structural = structural_hint(outcome.error.type, outcome.error.message, list(check.probe.uses))
+        if structural is not None:
+            hint = f" {structural}.{hint}"
+        prefer = [ctx.cell_of[n] for n in check.probe.uses if n in ctx.cell_of]
+        place = place_of(outcome.error.where[-1], ctx.sources, ctx.cells, prefer) if outcome.error.where else ""
+        where = f" ({place})" if place else ""
         if check.hidden:
             # The exception's text often quotes sizes or values of the hidden input: keep only
             # its type and the student's own line, which is enough to find the bug.
-            where = f" ({outcome.error.where[-1]})" if outcome.error.where else ""
             return result("error", 0.0, f"{what} raised {outcome.error.type} on a hidden input{where}.{hint}")
-        return result("error", 0.0, f"{what} raised {outcome.error.describe()}.{hint}")
+        text = f"{outcome.error.type}: {outcome.error.message}" if outcome.error.message else outcome.error.type
+        return result("error", 0.0, f"{what} raised {text}{where}.{hint}")
     if expected is None or expected.status != "ok":
         why = expected.detail or expected.status if expected else "missing"
         return result("error", 0.0, f"the expected outcome is unavailable ({why}); tell your instructor")

@@ -86,7 +86,8 @@ def test_garbage_result_files_are_rejected(tmp_path, content):
 def test_forged_result_structure_is_rejected(tmp_path):
     path = tmp_path / "out"
     save_file({"t0": torch.zeros(3)}, str(path), metadata={"result": json.dumps(
-        {"status": "ok", "values": {"__dict__": {"out": {"__tensor__": "t0", "shape": [4]}}}})})
+        {"status": "ok", "values": {"__dict__": {"out": {"__tensor__": "t0", "shape": [4], "dtype": "float32",
+         "device": "cpu", "requires_grad": False, "is_leaf": True, "grad_fn": None}}}})})
     with pytest.raises(ProbeResultError, match="shape"):
         read_result(path)
     save_file({}, str(path), metadata={"result": json.dumps({"status": "passed", "score": 100})})
