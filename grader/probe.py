@@ -253,9 +253,10 @@ def read_result(path: Path, uses: tuple[str, ...] | list[str] | None = None) -> 
     except _Invalid as exc:
         raise ProbeResultError(f"invalid result: {exc}") from None
     except ValidationError as exc:
-        first = exc.errors()[0] if exc.errors() else {}
-        field = ".".join(str(part)[:40] for part in first.get("loc", ()))[:120]
-        raise ProbeResultError(f"invalid result: {field or 'a field'}: {str(first.get('msg', 'not valid'))[:120]}") from None
+        errors = exc.errors()
+        field = ".".join(str(part)[:40] for part in errors[0]["loc"])[:120] if errors else ""
+        what = str(errors[0]["msg"])[:120] if errors else "not valid"
+        raise ProbeResultError(f"invalid result: {field or 'a field'}: {what}") from None
     except Exception as exc:  # ValidationError, JSON errors, RecursionError, safetensors errors, ...
         raise ProbeResultError(f"invalid result: it is not what a probe writes ({type(exc).__name__})") from None
     finally:

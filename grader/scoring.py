@@ -53,7 +53,7 @@ def _timeout_message(check: Check, outcome: ProbeOutcome, ctx: Context) -> str:
         index = ctx.cell_of.get(name)
         record = ctx.cells.get(index) if index is not None else None
         if record is not None and record.status == "timeout":
-            return f"{cell_name(index, record.marks)}, which defines {name}, timed out, and so did this check: {outcome.detail}"
+            return f"{cell_name(record.index, record.marks)}, which defines {name}, timed out, and so did this check: {outcome.detail}"
     return outcome.detail
 
 
