@@ -31,7 +31,7 @@ from grader.notebook import (
 )
 from grader.plaintext import clean
 from grader.probe import ProbeOutcome, ProbeResultError, read_result
-from grader.reference import start_reference
+from grader.reference import SETUP_ADVICE, start_reference
 from grader.report import CheckResult, GradeReport, Submission, error_report
 from grader.sandbox.session import KernelSandbox
 from grader.scoring import Context, score_check
@@ -248,7 +248,8 @@ async def _execute(g: Grading, tmp: Path) -> tuple[StudentRun, dict[str, ProbeOu
                 with g.stages.stage("reference (waited for)"):
                     expected.update(reference.result())
             except Exception as exc:
-                g.errors.append(f"the reference solution failed on the hidden checks ({type(exc).__name__}: {exc});"
+                advice = f"; {SETUP_ADVICE}" if isinstance(exc, NameError) else ""
+                g.errors.append(f"the reference solution failed on the hidden checks ({type(exc).__name__}: {exc}{advice});"
                                 " tell your instructor")
     return run, outcomes, expected, have_reference or not hidden
 

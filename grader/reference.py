@@ -27,6 +27,9 @@ from grader.checks import Probe
 from grader.notebook import cell_marks, load_notebook
 from grader.probe import ProbeOutcome, ProbeResultError, probe_source, read_result, write_inputs
 
+SETUP_ADVICE = ("only marked cells of the solution run when grading: if the solution defines or imports this name in"
+                " a cell without a mark, mark that cell `#| grade: setup`")
+
 
 def reference_namespace(solution: Path) -> dict[str, Any]:
     loaded = load_notebook(solution)
@@ -40,6 +43,21 @@ def reference_namespace(solution: Path) -> dict[str, Any]:
             code = compile(cell.source, filename, "exec")
             exec(code, namespace)  # trusted: the instructor's solution
     return namespace
+
+
+def explain(outcome: ProbeOutcome) -> ProbeOutcome:
+    """An error of the reference is the course's problem: say what to fix, for the instructor."""
+    if outcome.status != "error" or outcome.error is None:
+        return outcome
+    error = outcome.error
+    text = f"{error.type}: {error.message}" if error.message else error.type
+    if error.type == "NameError" and not error.where:  # raised by the probe's own code
+        outcome.detail = f"the check's probe raised {text}: the probe must import what it uses"
+    elif error.type == "NameError":
+        outcome.detail = f"the reference solution raised {text}; {SETUP_ADVICE}"
+    else:
+        outcome.detail = f"the reference solution raised {text}"
+    return outcome
 
 
 def run_reference(
@@ -58,7 +76,7 @@ def run_reference(
                 list(probe.uses), str(in_path), str(out_path), probe.seed(seed),
             )
             try:
-                outcomes[probe.name] = read_result(out_path)
+                outcomes[probe.name] = explain(read_result(out_path))
             except ProbeResultError as exc:
                 outcomes[probe.name] = ProbeOutcome("invalid", {}, detail=str(exc))
     return outcomes

@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 
 from grader.cli import main
+from grader.notebook import cell_marks
 from grader.report import GradeReport, report_schema
 from tests.helpers import ROOT, solution, stub, write
 
@@ -186,3 +187,39 @@ def test_an_assignment_folder_without_checks_says_what_to_create(tmp_path):
     report = GradeReport.model_validate_json(out.read_text())
     assert report.status == "error" and "create" in report.errors[0]
     assert str(course / "assignments" / "hw7" / "checks.py") in report.errors[0]
+
+
+def test_a_solution_setup_cell_without_its_mark_says_what_to_mark(tmp_path):
+    from tests.helpers import grade
+
+    course = copy_course(tmp_path / "course")
+    nb = solution("hw3")
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell_marks(cell) == ["setup"]:
+            cell.source = "\n".join(line for line in cell.source.splitlines() if "grade: setup" not in line)
+    write(nb, course / "solutions" / "hw3.ipynb")
+    report = grade(solution("hw3"), tmp_path, course_dir=course)
+    lost = [t for t in report.tests if t.hidden and t.score == 0]
+    assert lost and all(t.status == "error" for t in lost)
+    assert all("mark that cell `#| grade: setup`" in t.message and "NameError" in t.message for t in lost), \
+        [t.message for t in lost]
+
+
+def test_a_kernel_that_cannot_start_is_the_graders_error_not_a_zero(tmp_path, monkeypatch):
+    import csv
+
+    from grader.execute import KernelSession
+
+    async def cannot_start(self):
+        raise RuntimeError("ZMQError: File name too long")
+
+    monkeypatch.setattr(KernelSession, "start", cannot_start)
+    nb = write(stub("hw3"), tmp_path / "subs" / "hw3_alice.ipynb")
+    out = tmp_path / "r.json"
+    assert main([str(nb), "-o", str(out)]) == 0
+    report = GradeReport.model_validate_json(out.read_text())
+    assert report.status == "error" and report.max_score == 18 and report.assignment == "hw3"
+    assert "could not start" in report.errors[0] and "TMPDIR" in report.errors[0]
+    assert main([str(tmp_path / "subs"), "-o", str(tmp_path / "out")]) == 0
+    rows = list(csv.DictReader((tmp_path / "out" / "grades.csv").open()))
+    assert [r["status"] for r in rows] == ["error"] and rows[0]["max_score"] == "18.0"

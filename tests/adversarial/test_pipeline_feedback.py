@@ -72,3 +72,23 @@ def test_failing_ungraded_cells_are_listed_one_line_each(tmp_path):
     assert listed[0].startswith(f"cell {n - 1} raised NameError")
     assert listed[1] == f"cell {n} raised ValueError: [bold]x[/bold]"
     assert report.score == 18
+
+
+def test_a_huge_exception_text_with_markup_is_capped_and_printed_literally(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from grader.render import render_report
+
+    source = """
+    def softmax(X):
+        raise ValueError("[/][bold]y_hat[range(len(y_hat)), y]\\x1b[2J" + "x" * 5_000_000)
+    """
+    report = grade(with_cells(solution("hw3"), replace={"softmax": source}), tmp_path)
+    message = by_name(report)["softmax: values on a non-square batch"].message
+    assert "[/][bold]y_hat[range(len(y_hat)), y]" in message and "\x1b" not in message
+    assert len(report.model_dump_json()) < 200_000
+    buffer = io.StringIO()
+    render_report(report, Console(file=buffer, width=200, color_system=None))
+    assert "[/][bold]y_hat[range(len(y_hat)), y]" in buffer.getvalue()
