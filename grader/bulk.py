@@ -23,10 +23,11 @@ from pathlib import Path
 
 from grader import __version__
 from grader.course import Course
-from grader.grade import GradeOptions, grade_notebook_async
+from grader.grade import KERNEL_VARIABLES, GradeOptions, grade_notebook_async
 from grader.notebook import SubmissionError, load_notebook, metadata_assignment
 from grader.plaintext import clean
 from grader.report import GradeReport, error_report, read_report, write_atomic, write_report
+from grader.sandbox.policy import SECRET_NAME
 from grader.zygote.client import Zygote
 
 CSV_FIELDS = ["submission", "assignment", "score", "max_score", "percent", "status", "reason", "report"]
@@ -94,15 +95,15 @@ def kernel_threads(jobs: int) -> int:
 
 
 def zygote_environment(jobs: int) -> dict[str, str]:
+    """The fork server's environment, which its kernels inherit (also in /proc/self/environ).
+
+    Without anything named like a secret, like every kernel's (grade.kernel_environment); with
+    KERNEL_VARIABLES, since torch, OpenMP and glibc read some of them once, at import.
+    """
     threads = str(kernel_threads(jobs))
-    # Read by torch/OpenMP at import, so they must be right in the zygote itself: jobs x threads
-    # above the core count makes OpenMP's spinning threads fight and everything slows down.
-    # MALLOC_ARENA_MAX likewise: glibc reads it once, and per-thread arenas of a training kernel
-    # otherwise exhaust the sandbox's 4 GB address-space limit (as in kernel_environment).
-    return dict(os.environ) | {
-        "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg",
-        "MALLOC_ARENA_MAX": "2",
-    }
+    # jobs x threads above the core count makes OpenMP's spinning threads fight.
+    clean = {k: v for k, v in os.environ.items() if not SECRET_NAME.search(k.upper())}
+    return clean | KERNEL_VARIABLES | {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
 
 
 Runner = Callable[[list[Item], GradeOptions, Callable[[Item, GradeReport], None]], Awaitable[None]]

@@ -33,6 +33,7 @@ from grader.plaintext import clean
 from grader.probe import ProbeOutcome, ProbeResultError, read_result
 from grader.reference import SETUP_ADVICE, start_reference
 from grader.report import CheckResult, GradeReport, Submission, error_report
+from grader.sandbox.policy import sandbox_environment
 from grader.sandbox.session import KernelSandbox
 from grader.scoring import Context, score_check
 from grader.scratch import scratch_folder
@@ -68,21 +69,23 @@ def resolve_data_root(options: GradeOptions) -> Path | None:
     return Path(os.environ[DATA_ROOT_ENV]) if os.environ.get(DATA_ROOT_ENV) else None
 
 
+# Every kernel gets these, exec'd or forked (the zygote needs some at import: bulk.zygote_environment).
+KERNEL_VARIABLES = {
+    "PYTHONHASHSEED": "0",
+    "MPLBACKEND": "Agg",
+    "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+    # Under the sandbox's RLIMIT_AS (4 GB), each thread's malloc arena reserves 64 MB of address
+    # space: a kernel training a CNN (hw6) ran out with glibc's default of 8 arenas per core.
+    "MALLOC_ARENA_MAX": "2",
+    # A practice `check()` left in a submission does nothing while it is graded (grader/live.py).
+    "GRADER_GRADING": "1",
+}
+
+
 def kernel_environment(scratch: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update({
-        "PYTHONHASHSEED": "0",
-        "MPLBACKEND": "Agg",
-        "HOME": str(scratch),
-        "TMPDIR": str(scratch),
-        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-        # Under the sandbox's RLIMIT_AS (4 GB), each thread's malloc arena reserves 64 MB of address
-        # space: a kernel training a CNN (hw6) ran out with glibc's default of 8 arenas per core.
-        "MALLOC_ARENA_MAX": "2",
-        # A practice `check()` left in a submission does nothing while it is graded (grader/live.py).
-        "GRADER_GRADING": "1",
-    })
-    return env
+    """The kernel's environment, built here only: the grader's minus anything named like a secret,
+    every home, cache and config folder inside the scratch folder, and KERNEL_VARIABLES."""
+    return sandbox_environment(dict(os.environ) | KERNEL_VARIABLES, scratch)
 
 
 def load_expected(course: Course, assignment: Assignment) -> dict[str, ProbeOutcome]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from grader.sandbox import bwrap, cgroup, launch
 from grader.sandbox.apply import read_status
-from grader.sandbox.policy import MEMORY_MAX, build_policy, sandbox_environment
+from grader.sandbox.policy import MEMORY_MAX, build_policy
 
 POLICY_ENV = "GRADER_SANDBOX_POLICY"  # a forked (zygote) kernel finds its policy here
 
@@ -66,9 +66,10 @@ class KernelSandbox:
         return launcher_argv(self.policy_path) + kernel_command()
 
     def environment(self, env: dict[str, str]) -> dict[str, str]:
+        """`env` (grade.kernel_environment: already without secrets) plus where the policy is."""
         if not self.enabled:
             return env
-        return sandbox_environment(env, self.scratch) | {POLICY_ENV: str(self.policy_path)}
+        return env | {POLICY_ENV: str(self.policy_path)}
 
     def kill_all(self) -> None:
         """After the kernel is stopped: end whatever it left behind (even after setsid)."""

@@ -240,3 +240,17 @@ def test_huge_messages_are_capped_in_the_report_and_the_terminal():
     started = time.perf_counter()
     out = rendered(report, width=120)
     assert time.perf_counter() - started < 5 and len(out) < 100_000
+
+
+# --- the kernel's environment is built in one place, without secrets ----------------------------
+
+def test_kernel_and_zygote_environments_carry_no_secret(tmp_path, monkeypatch):
+    from grader.bulk import zygote_environment
+    from grader.grade import KERNEL_VARIABLES, kernel_environment
+
+    monkeypatch.setenv("GRADER_TEST_API_TOKEN", "s3cret")
+    monkeypatch.setenv("MY_PASSWORD", "hunter2")
+    for env in (kernel_environment(tmp_path), zygote_environment(jobs=2)):
+        assert "s3cret" not in env.values() and "hunter2" not in env.values()
+        assert KERNEL_VARIABLES.items() <= env.items()
+    assert kernel_environment(tmp_path)["HOME"] == str(tmp_path)
