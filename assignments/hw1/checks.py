@@ -15,9 +15,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.checks import PASS, Assignment, Check, Fail, Judge, Probe, Verdict, judging_hidden
-from grader.judge import assert_close, describe, matches, quote, shape_text, tensor, tolerance, value
-from grader.probe import ProbeOutcome
+from grader.authoring import (
+    PASS,
+    Assignment,
+    Check,
+    Fail,
+    Judge,
+    Probe,
+    ProbeOutcome,
+    Verdict,
+    assert_close,
+    describe,
+    judging_hidden,
+    matches,
+    quote,
+    shape_text,
+    tensor,
+    tolerance,
+    value,
+)
 
 KEEPDIM_HINT = (
     "X.sum(dim=1) has shape (n,), which broadcasting lines up with the columns of an (n, m) matrix;"

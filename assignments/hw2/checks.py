@@ -15,9 +15,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.checks import PASS, Assignment, Check, Fail, Judge, Probe, Verdict, judging_hidden
-from grader.judge import assert_close, descends, describe, finite, number, quote, tensor, tolerance, value
-from grader.probe import ProbeOutcome, TensorValue
+from grader.authoring import (
+    PASS,
+    Assignment,
+    Check,
+    Fail,
+    Judge,
+    Probe,
+    ProbeOutcome,
+    TensorValue,
+    Verdict,
+    assert_close,
+    descends,
+    describe,
+    finite,
+    judging_hidden,
+    number,
+    quote,
+    tensor,
+    tolerance,
+    value,
+)
 
 TRUE_W = (2.0, -3.4)
 TRUE_B = 4.2

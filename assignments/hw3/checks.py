@@ -12,10 +12,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.checks import PASS, Assignment, Check, Fail, Judge, Probe, Verdict
-from grader.forbid import Forbid
-from grader.judge import assert_close, close_number, descends, describe, finite, number, quote, tensor, tolerance, value
-from grader.probe import ProbeOutcome
+from grader.authoring import (
+    PASS,
+    Assignment,
+    Check,
+    Fail,
+    Forbid,
+    Judge,
+    Probe,
+    ProbeOutcome,
+    Verdict,
+    assert_close,
+    close_number,
+    descends,
+    describe,
+    finite,
+    number,
+    quote,
+    tensor,
+    tolerance,
+    value,
+)
 
 E2E_THRESHOLD = 0.85
 E2E = dict(num_classes=4, num_inputs=8, n_train=512, n_heldout=2000, lr=0.1, epochs=10, batch_size=32)

@@ -13,9 +13,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.checks import PASS, Assignment, Check, Fail, Probe, Verdict
-from grader.judge import assert_close, finite, quote, tensor, tolerance, value
-from grader.probe import ProbeOutcome, TensorValue
+from grader.authoring import (
+    PASS,
+    Assignment,
+    Check,
+    Fail,
+    Probe,
+    ProbeOutcome,
+    TensorValue,
+    Verdict,
+    assert_close,
+    finite,
+    quote,
+    tensor,
+    tolerance,
+    value,
+)
 
 DENSE = dict(units=3, in_units=5)
 DATA_HINT = (

@@ -18,10 +18,27 @@ from typing import Any
 
 import numpy as np
 
-from grader.checks import PASS, Assignment, Check, Fail, Judge, Probe, Verdict, judging_hidden
-from grader.forbid import Forbid
-from grader.judge import as_number, assert_close, describe, quote, shape_text, tensor, tolerance, value
-from grader.probe import ProbeOutcome, TensorValue
+from grader.authoring import (
+    PASS,
+    Assignment,
+    Check,
+    Fail,
+    Forbid,
+    Judge,
+    Probe,
+    ProbeOutcome,
+    TensorValue,
+    Verdict,
+    as_number,
+    assert_close,
+    describe,
+    judging_hidden,
+    quote,
+    shape_text,
+    tensor,
+    tolerance,
+    value,
+)
 
 # The worked examples of docs/assignments.md, most with the defaults left out.
 CONV_TABLE = [

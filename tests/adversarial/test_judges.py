@@ -254,3 +254,11 @@ def test_hw2_frame_tampering_earns_no_end_to_end_points(tmp_path):
     assert e2e.score == 0, e2e.message
     assert "did not move the parameters down the gradient" in e2e.message
     assert by_name(report)["linreg: (n, d) @ (d, 1) + b"].score > 0
+
+
+@pytest.mark.parametrize("fork", [True, False], ids=["forked-kernel", "exec-kernel"])
+def test_frame_tampering_is_caught_in_both_kernel_kinds(tmp_path, fork):
+    source = HW3_FRAME.format(find=FIND["sys._getframe"], rewrite=REWRITE_HISTORY)
+    report = grade(with_cells(solution("hw3"), replace={"cross_entropy": source}), tmp_path, fork=fork)
+    assert by_name(report)[HW3_E2E].score == 0
+    assert "did not move the weights down the gradient" in by_name(report)[HW3_E2E].message
