@@ -141,3 +141,13 @@ def test_error_outputs_count_toward_the_output_cap():
         client.output(outs, msg, None, 0)
     kept = sum(len("".join(o.get("traceback", []))) for o in outs)
     assert kept <= client.output_limit and any("truncated" in o.get("text", "") for o in outs)
+
+
+def test_a_result_file_larger_than_the_bound_is_not_read(tmp_path):
+    from grader.probe import MAX_RESULT_BYTES
+
+    path = tmp_path / "probe.out"
+    with open(path, "wb") as fh:
+        fh.truncate(MAX_RESULT_BYTES + 1)  # sparse: costs no disk
+    with pytest.raises(ProbeResultError, match="larger than"):
+        read_result(path)
