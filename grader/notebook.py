@@ -67,6 +67,7 @@ def load_notebook(path: Path) -> LoadedNotebook:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SubmissionError(f"{path.name} is not a valid Jupyter notebook ({first_line[:160]})", sha) from None
     loaded = LoadedNotebook(path=path, sha256=sha, nb=nb)
+    loaded.warnings.extend(_normalize_cells(nb))
     try:
         nbformat.validate(nb)
     except nbformat.ValidationError as exc:
@@ -79,6 +80,34 @@ def load_notebook(path: Path) -> LoadedNotebook:
     if not loaded.code_cells:
         raise SubmissionError(f"{path.name} has no code cells", sha)
     return loaded
+
+
+def _normalize_cells(nb: NotebookNode) -> list[str]:
+    """Give every cell a text `source`, a `cell_type` and a dict `metadata`, so the rest of the
+    grader can rely on them; say which cells had to be changed.
+
+    The file is the student's: a hand-edited or tool-written notebook may hold a number, null or
+    a list with non-text items as `source`, or no `cell_type`. Such a cell is kept (its number
+    stays the same for feedback) but has no code.
+    """
+    odd: list[int] = []
+    for number, cell in enumerate(nb.cells, start=1):
+        source = cell.get("source", "")
+        if isinstance(source, list) and all(isinstance(line, str) for line in source):
+            source = "".join(source)
+        if not isinstance(source, str):
+            odd.append(number)
+            source = ""
+        cell["source"] = source
+        if not isinstance(cell.get("cell_type"), str):
+            odd.append(number)
+            cell["cell_type"] = "raw"  # neither run nor graded
+        if not isinstance(cell.get("metadata"), dict):
+            cell["metadata"] = NotebookNode()
+    if not odd:
+        return []
+    cells = ", ".join(str(n) for n in list(dict.fromkeys(odd))[:10])
+    return [f"cell(s) {cells} have no text as their source or no cell type; they were treated as empty"]
 
 
 def metadata_assignment(loaded: LoadedNotebook) -> object:

@@ -1,0 +1,62 @@
+"""A red-team pass over the merged grader: notebooks written against the code as it stands, by a
+determined student and by honest students with odd files. Each must end in a report that scores
+what the honest functions earn, with nothing left behind.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader.notebook import load_notebook, locate_graded_cells
+from tests.helpers import ROOT, grade, lost, solution
+
+# Cells as a hand-edited or tool-written notebook may hold them: nbformat reads them, the schema
+# does not allow them, and the rest of the notebook is still the student's work.
+ODD_CELLS = {
+    "number source": {"cell_type": "code", "source": 42, "metadata": {}, "outputs": [], "execution_count": None},
+    "null source": {"cell_type": "code", "source": None, "metadata": {}, "outputs": []},
+    "no source": {"cell_type": "code", "metadata": {}, "outputs": []},
+    "no cell type": {"source": "x = 1", "metadata": {}},
+    "metadata a list": {"cell_type": "code", "source": "x = 1", "metadata": [1], "outputs": []},
+}
+
+
+def with_odd_cell(tmp_path: Path, cell: dict) -> Path:
+    raw = json.loads((ROOT / "solutions" / "hw3.ipynb").read_text())
+    raw["cells"].insert(2, cell)
+    path = tmp_path / "hw3.ipynb"
+    path.write_text(json.dumps(raw))
+    return path
+
+
+@pytest.mark.parametrize("kind", sorted(ODD_CELLS))
+def test_odd_cells_are_read_and_the_graded_cells_still_found(tmp_path, kind):
+    try:
+        loaded = load_notebook(with_odd_cell(tmp_path, ODD_CELLS[kind]))
+    except Exception as exc:  # a plain-language SubmissionError is also a report; anything else is a bug
+        assert type(exc).__name__ == "SubmissionError", exc
+        return
+    assert all(isinstance(c.source, str) for c in loaded.nb.cells)
+    assert set(locate_graded_cells(loaded, ["softmax", "evaluate_accuracy"])) == {"softmax", "evaluate_accuracy"}
+
+
+def test_a_cell_whose_source_is_a_number_costs_nothing(tmp_path):
+    report = grade(with_odd_cell(tmp_path, ODD_CELLS["number source"]), tmp_path)
+    assert report.status == "graded" and report.score == report.max_score == 18
+    assert any("treated as empty" in w for w in report.warnings)
+
+
+def test_a_notebook_whose_sources_are_lists_of_lines_earns_full_marks(tmp_path):
+    raw = json.loads(nbformat.writes(solution("hw3")))
+    for cell in raw["cells"]:  # nbformat may already write lists; make sure every cell has one
+        text = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        cell["source"] = text.splitlines(True)
+    assert all(isinstance(c["source"], list) for c in raw["cells"])
+    path = tmp_path / "hw3.ipynb"
+    path.write_text(json.dumps(raw))
+    report = grade(path, tmp_path)
+    assert report.score == 18 and not lost(report)
