@@ -5,8 +5,8 @@ scratch dir, which the notebook can write) is importable. It is single-threaded,
 rules and the limits it applies cover the kernel it then becomes (execv keeps the pid, so the
 grader's kill and wait reach the kernel, or bwrap in front of it). Two stages with bubblewrap:
 1. outside: join the kernel's cgroup (needs the host's /sys), then exec bwrap, which runs
-2. `launch.py --inner STATUS --status-fd N`: limits, capabilities, Landlock inside bwrap's
-   namespaces, report, then exec the kernel.
+2. `python -s launch.py --inner STATUS --status-fd N`: limits, capabilities, Landlock inside
+   bwrap's namespaces, report, then it becomes the kernel (runs ipykernel in-process).
 Without bwrap, one stage does everything (namespaces.py provides the namespaces where it can).
 The directory of the connection file (`-f PATH` in CMD) is writable: the kernel's ipc sockets.
 """
@@ -27,6 +27,14 @@ def connection_dir(cmd: list[str]) -> list[str]:
         if arg.startswith(("--f=", "-f=")):
             return [os.path.dirname(os.path.abspath(arg.split("=", 1)[1]))]
     return []
+
+
+def ipykernel_arguments(cmd: list[str]) -> list[str] | None:
+    """The kernel's arguments when `cmd` is this very interpreter running `-m ipykernel_launcher`."""
+    if "-m" not in cmd or os.path.realpath(cmd[0]) != os.path.realpath(sys.executable):
+        return None
+    at = cmd.index("-m")
+    return cmd[at + 2:] if cmd[at + 1:at + 2] == ["ipykernel_launcher"] else None
 
 
 USAGE = "usage: python -I launch.py --policy FILE [--inner STATUS_JSON --status-fd N] -- COMMAND [ARGS...]"
@@ -58,6 +66,20 @@ def main(argv: list[str] | None = None) -> None:
     if len(options) == 6:  # the second stage, inside bwrap
         data = json.loads(options[3])
         apply(policy, writable, outer=SandboxStatus(data["active"], data["missing"]), status_fd=int(options[5]))
+        kernel = ipykernel_arguments(cmd)
+        if kernel is not None:
+            # This interpreter becomes the kernel (one Python start fewer): it was started as a
+            # script with -s, so neither the scratch dir nor the user site is on sys.path (and
+            # PYTHONPATH holds absolute paths only, policy.sandbox_environment), while the
+            # environment (PYTHONHASHSEED) applies as it would to `python -m ipykernel_launcher`.
+            from ipykernel.kernelapp import IPKernelApp
+
+            sys.argv = ["ipykernel_launcher", *kernel]
+            app = IPKernelApp.instance()
+            app.initialize(kernel)
+            sys.path.append(os.getcwd())  # see zygote/server.py: the notebook's own modules, last
+            app.start()
+            return
     elif policy.isolation == "bwrap":
         from grader.sandbox import bwrap  # only here: it imports subprocess, which the inner stage never needs
 
@@ -73,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
         if policy.status_path:
             status_fd = os.open(policy.status_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.set_inheritable(status_fd, True)
-        inner = [sys.executable, "-I", os.path.abspath(__file__), "--policy", policy_file,
+        inner = [sys.executable, "-s", os.path.abspath(__file__), "--policy", policy_file,
                  "--inner", json.dumps({"active": status.active, "missing": status.missing}),
                  "--status-fd", str(status_fd), "--", *cmd]
         args = bwrap.command(policy, writable, inner, os.getcwd(), extra_read_only=[policy_file])

@@ -108,6 +108,8 @@ def scrub_secrets(env: dict[str, str]) -> dict[str, str]:
 def sandbox_environment(env: dict[str, str], scratch: Path) -> dict[str, str]:
     """The kernel's environment: secrets removed, every cache and config dir inside scratch."""
     clean = scrub_secrets(env)
+    if "PYTHONPATH" in clean:  # a relative entry ('.', '') would put the scratch dir on sys.path
+        clean["PYTHONPATH"] = os.pathsep.join(p for p in clean["PYTHONPATH"].split(os.pathsep) if os.path.isabs(p))
     s = str(scratch)
     clean.update({
         "HOME": s, "TMPDIR": s, "IPYTHONDIR": f"{s}/.ipython", "MPLCONFIGDIR": f"{s}/.matplotlib",

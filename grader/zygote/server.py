@@ -78,7 +78,9 @@ def _become_kernel(request: dict, zygote_pid: int, inherited: list[socket.socket
     from grader.sandbox.session import apply_from_environment
 
     apply_from_environment(request["kernel_args"])  # Landlock, limits, cgroup: still single-threaded here
-    sys.path.insert(0, request["cwd"])  # what `python -m ipykernel_launcher` would have as sys.path[0]
+    # A module the notebook writes can be imported, as in Jupyter, but last: a `torch.py` or
+    # `json.py` it leaves in its cwd cannot break the kernel it restarts into (nor the probes).
+    sys.path.append(request["cwd"])
     from ipykernel.kernelapp import IPKernelApp
 
     sys.argv = ["ipykernel_launcher", *request["kernel_args"]]

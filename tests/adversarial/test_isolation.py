@@ -135,12 +135,28 @@ def test_a_90_character_tmpdir_still_grades(fork, tmp_path, monkeypatch):
     if fork:
         zygote = Zygote(long_tmp / "zygote", zygote_environment(jobs=1))
         zygote.start()
+    own_module = ("import sys\nopen('helper_mod.py', 'w').write('X = 1')\nimport helper_mod\nassert helper_mod.X == 1\n"
+                  "assert hash('abc') == " + str(hash_of_abc_with_seed_0()) + ", 'PYTHONHASHSEED=0 was not applied'\n" + CLEAN)
     try:
-        report = run([], tmp_path, monkeypatch, fork, zygote=zygote)
+        report = run([own_module], tmp_path, monkeypatch, fork, zygote=zygote)
     finally:
         if zygote is not None:
             zygote.stop()
     assert all(c.status == "ok" for c in report.cells)
+
+
+def hash_of_abc_with_seed_0() -> int:
+    run = subprocess.run([sys.executable, "-c", "print(hash('abc'))"], env={**os.environ, "PYTHONHASHSEED": "0"},
+                         capture_output=True, text=True, check=True)
+    return int(run.stdout)
+
+
+def test_relative_pythonpath_entries_never_reach_the_kernel(tmp_path):
+    """PYTHONPATH=. is common; relative to the kernel's cwd it would be the scratch dir."""
+    from grader.sandbox.policy import sandbox_environment
+
+    env = sandbox_environment({"PYTHONPATH": os.pathsep.join([".", "", "/opt/lib", "src"])}, tmp_path)
+    assert env["PYTHONPATH"] == "/opt/lib"
 
 
 def test_cells_marked_clean_are_checked(tmp_path, monkeypatch):
