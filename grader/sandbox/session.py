@@ -33,7 +33,9 @@ def kernel_command() -> list[str]:
     start-up (`-P`, 3.11+; ipykernel adds the cwd to sys.path itself once it runs) and without the
     user site-packages (HOME is the scratch dir, so they would be the notebook's own)."""
     flags = ["-s", "-P"] if sys.version_info >= (3, 11) else ["-s"]
-    return [sys.executable, *flags, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    # IPython would put the cwd before site-packages (a `torch.py` there would shadow torch):
+    # the wrapper and the zygote append it at the end instead.
+    return [sys.executable, *flags, "-m", "ipykernel_launcher", "-f", "{connection_file}", "--IPKernelApp.ignore_cwd=True"]
 
 
 class KernelSandbox:
