@@ -254,3 +254,26 @@ def test_kernel_and_zygote_environments_carry_no_secret(tmp_path, monkeypatch):
         assert "s3cret" not in env.values() and "hunter2" not in env.values()
         assert KERNEL_VARIABLES.items() <= env.items()
     assert kernel_environment(tmp_path)["HOME"] == str(tmp_path)
+
+
+def test_hostile_inputs_get_the_same_reports_in_bulk_mode(tmp_path, capsys):
+    import csv
+
+    subs = tmp_path / "subs"
+    long_name = setup_only()
+    long_name.metadata["grader"] = {"assignment": "../" * 2000 + "x"}
+    write(long_name, subs / "long_name.ipynb")
+    marks = setup_only()
+    marks.cells.append(nbformat.v4.new_code_cell(PATHOLOGICAL_MARKS[0]))
+    write(marks, subs / "hw3_marks.ipynb")
+    deep = setup_only()
+    deep.cells.append(nbformat.v4.new_code_cell(DEEP_SOURCES["binop"]))
+    write(deep, subs / "hw3_deep.ipynb")
+    (subs / "hw3_broken.ipynb").write_text("{ not json")
+    assert main([str(subs), "-o", str(tmp_path / "out")]) == 0
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err
+    rows = {r["submission"]: r for r in csv.DictReader((tmp_path / "out" / "grades.csv").open())}
+    assert rows["long_name.ipynb"]["status"] == "error" and "cannot be used" in rows["long_name.ipynb"]["reason"]
+    assert rows["hw3_marks.ipynb"]["status"] == rows["hw3_deep.ipynb"]["status"] == "graded"
+    assert rows["hw3_broken.ipynb"]["status"] == "error" and rows["hw3_broken.ipynb"]["max_score"] == "18.0"
