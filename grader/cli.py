@@ -12,9 +12,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.text import Text
-
 from grader import __version__
 from grader.device import DEVICES, DeviceUnavailable, resolve_device
 
@@ -23,6 +20,7 @@ if TYPE_CHECKING:
     from grader.report import GradeReport
 
 EXIT_OK, EXIT_BELOW_THRESHOLD, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 128 + 2  # the shell's status for SIGINT
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,6 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Ctrl-C at any moment (even while the heavy modules are still being imported, before bulk
+    grading installs its own handler) ends with exit status 130 and one line, not a traceback.
+    Module-level imports stay light (no rich, no torch) so that window before this point is short."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("grade: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["similarity"] and not Path("similarity").exists():  # a sub-command, unless a file is so named
         from grader.classview.commands import similarity_main
@@ -182,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(report.model_dump_json(indent=2))
     else:
+        from rich.console import Console
+
         render_report(report, Console(highlight=False))
     if args.fail_under is not None and fails_under(report, args.fail_under):
         return EXIT_BELOW_THRESHOLD
@@ -190,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def watch_notebook(notebook: Path, options: GradeOptions, output: Path | None) -> int:
     """`--watch`: the table after every save; exit status 130 after Ctrl-C, with nothing left running."""
+    from rich.console import Console
+    from rich.text import Text
+
     from grader.render import render_report
     from grader.report import write_report
     from grader.watch import run_watch

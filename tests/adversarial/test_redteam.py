@@ -12,7 +12,7 @@ import nbformat
 import pytest
 
 from grader.notebook import load_notebook, locate_graded_cells
-from tests.helpers import ROOT, grade, lost, solution
+from tests.helpers import ROOT, grade, lost, solution, write
 
 # Cells as a hand-edited or tool-written notebook may hold them: nbformat reads them, the schema
 # does not allow them, and the rest of the notebook is still the student's work.
@@ -60,3 +60,51 @@ def test_a_notebook_whose_sources_are_lists_of_lines_earns_full_marks(tmp_path):
     path.write_text(json.dumps(raw))
     report = grade(path, tmp_path)
     assert report.score == 18 and not lost(report)
+
+
+# --- Ctrl-C before bulk grading has installed its handler ------------------------------------------
+
+@pytest.mark.parametrize("target", ["file", "folder"])
+def test_ctrl_c_while_the_grader_is_still_starting_exits_130_without_a_traceback(tmp_path, target, monkeypatch, capsys):
+    import grader.cli
+
+    def interrupted(device: str) -> str:  # runs before the heavy imports and before any handler
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(grader.cli, "resolve_device", interrupted)
+    path = write(solution("hw3"), tmp_path / "subs" / "hw3.ipynb")
+    args = [str(path)] if target == "file" else [str(path.parent), "-o", str(tmp_path / "out")]
+    assert grader.cli.main(args) == 130
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and "interrupted" in captured.err
+
+
+# Says "ready" once inside `main` (where Ctrl-C must be caught), before the grading modules load.
+STARTING = """
+import sys, grader.cli
+inner = grader.cli._main
+def announced(argv):
+    print("ready", flush=True)
+    return inner(argv)
+grader.cli._main = announced
+sys.exit(grader.cli.main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_during_start_up_of_the_real_command_is_exit_130(tmp_path):
+    """The real command, interrupted while it imports its modules: 130, one line, no traceback."""
+    import signal
+    import subprocess
+    import sys
+
+    folder = tmp_path / "subs"
+    write(solution("hw3"), folder / "hw3.ipynb")
+    process = subprocess.Popen([sys.executable, "-c", STARTING, str(folder), "-o", str(tmp_path / "out")],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stdout.readline() == b"ready\n"
+    # Now inside main: grading modules still loading, no handler yet (or, on a fast machine,
+    # bulk grading already started: 130 all the same).
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr.decode()[-2000:]
+    assert b"Traceback" not in stderr
