@@ -2,8 +2,10 @@
 
 Recovery rule: when the kernel dies or is stuck in code that ignores interrupts, a new kernel
 is started and the cells that had completed are replayed (the culprit is not), so one broken
-function costs only its own checks. After MAX_RESTARTS the remaining work is reported as
-lost rather than retried forever.
+function costs only its own checks. After MAX_RESTARTS caused by the notebook's own cells, the
+rest of its cells are not run, and the probes get one last kernel with the cells that did
+complete (a notebook whose scratch cells kill the kernel again and again still earns what its
+functions are worth). After that, the remaining work is reported as lost, not retried forever.
 
 Time: every cell, replay, probe and ping takes its limit from the submission's one `Deadline`
 (grader/timing.py); once it has passed, what is left is reported as not run.
@@ -41,10 +43,14 @@ class StudentRun:
     notes: list[str] = field(default_factory=list)
     _completed: list[CellPlan] = field(default_factory=list)
     _broken: dict[str, str] = field(default_factory=dict)  # function -> 'timeout' | 'dead'
+    _cells_stopped: bool = False  # the cells used up the restarts; the probes' one last kernel was started
+
+    def _gave_up(self) -> bool:
+        return self.kernel.restarts > MAX_RESTARTS + self._cells_stopped
 
     async def run_cells(self, cells: list[CellPlan]) -> list[CellRecord]:
         for plan in cells:
-            if self.deadline.expired() or self.kernel.restarts > MAX_RESTARTS:
+            if self.deadline.expired() or self._cells_stopped or self._gave_up():
                 why = "the notebook's time budget was used up" if self.deadline.expired() else "the kernel kept dying"
                 self.records.append(CellRecord(index=plan.index, status="skipped", marks=plan.marks, error=why))
                 continue
@@ -56,20 +62,26 @@ class StudentRun:
             if result.status in ("ok", "error"):
                 self._completed.append(plan)
             else:
-                await self._recover(result, f"cell {plan.index}")
+                await self._recover(result, f"cell {plan.index}", in_cells=True)
         return self.records
 
-    async def _recover(self, result: RunResult, what: str) -> None:
+    async def _recover(self, result: RunResult, what: str, in_cells: bool = False) -> None:
         """After a timeout or death, make sure a usable kernel with the completed cells exists."""
         if self.deadline.expired():
             return  # nothing more will run: no restart, no replay
         if result.status == "timeout" and await self._responsive():
             return
-        if self.kernel.restarts >= MAX_RESTARTS:
-            self.kernel.restarts += 1
-            return
         cause = "stopped responding" if result.status == "timeout" else "died"
-        self.notes.append(f"the kernel {cause} during {what}; restarted it and re-ran the cells before it")
+        if self.kernel.restarts >= MAX_RESTARTS + self._cells_stopped:
+            if not in_cells or self._cells_stopped:
+                self.kernel.restarts += 1
+                return
+            self._cells_stopped = True
+            self.notes.append(f"the kernel {cause} during {what}, after {MAX_RESTARTS} restarts already: the"
+                              " notebook's remaining cells were not run; the graded functions were checked"
+                              " in a kernel with the cells that had completed")
+        else:
+            self.notes.append(f"the kernel {cause} during {what}; restarted it and re-ran the cells before it")
         await self.kernel.restart()
         for plan in self._completed:
             if self.deadline.expired():
@@ -93,7 +105,7 @@ class StudentRun:
             status: Literal["dead", "timeout"] = "dead" if "dead" in broken.values() else "timeout"
             what = "crashed the kernel" if status == "dead" else "did not return"
             return ProbeOutcome(status, {}, detail=f"{', '.join(broken)} {what} in an earlier check, so it was not called again")
-        if self.kernel.restarts > MAX_RESTARTS:
+        if self._gave_up():
             return ProbeOutcome("dead", {}, detail="the kernel kept dying, so this check could not run")
         if self.deadline.expired():
             return ProbeOutcome("timeout", {}, detail="the notebook's time budget was used up before this check could run")

@@ -12,7 +12,7 @@ import nbformat
 import pytest
 
 from grader.notebook import load_notebook, locate_graded_cells
-from tests.helpers import ROOT, grade, lost, solution, write
+from tests.helpers import ROOT, grade, lost, solution, with_cells, write
 
 # Cells as a hand-edited or tool-written notebook may hold them: nbformat reads them, the schema
 # does not allow them, and the rest of the notebook is still the student's work.
@@ -108,3 +108,16 @@ def test_ctrl_c_during_start_up_of_the_real_command_is_exit_130(tmp_path):
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr.decode()[-2000:]
     assert b"Traceback" not in stderr
+
+
+# --- scratch cells that kill the kernel again and again --------------------------------------------
+
+def test_cells_that_kill_the_kernel_again_and_again_do_not_cost_the_working_functions(tmp_path):
+    from grader.student_kernel import MAX_RESTARTS
+
+    nb = with_cells(solution("hw3"), append=["import os; os._exit(1)"] * (MAX_RESTARTS + 3))
+    report = grade(nb, tmp_path)
+    assert report.status == "graded" and report.score == 18, [(t.name, t.message) for t in report.tests if t.score < t.max_score]
+    assert any("remaining cells were not run" in n for n in report.warnings)
+    # Far fewer than one restart per hostile cell: the cells stop after the limit.
+    assert sum(r.status == "skipped" for r in report.cells) >= 2
