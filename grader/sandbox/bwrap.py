@@ -8,7 +8,7 @@ namespaces. `--new-session` leaves it no controlling terminal (no TIOCSTI into t
 `--die-with-parent` and the PID namespace end everything it started when it ends, with no cgroup.
 
 bwrap sets no resource limits and no Landlock rules: the wrapper inside still applies them.
-Measured (design.md): about 20 ms per start, as root and as an ordinary user (user namespaces).
+Measured (docs/architecture.md, "The sandbox"): about 20 ms per start, as root and as an ordinary user (user namespaces).
 """
 
 from __future__ import annotations
