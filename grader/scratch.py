@@ -30,6 +30,26 @@ def _chmod_and_retry(function, path, _exc_info) -> None:  # noqa: ANN001 (shutil
         function(path)
 
 
+def _make_enterable(name: str, dir_fd: int) -> None:
+    """chmod 700 the folder `name` without following a symlink put in its place.
+
+    Linux has no chmod that refuses symlinks (os.chmod(..., follow_symlinks=False) raises
+    NotImplementedError there), so the folder is opened as a path only (O_PATH: no permission on
+    the folder itself needed, which a normal user lacks on a folder of mode 0) and changed through
+    /proc/self/fd, which names exactly that folder.
+    """
+    if not hasattr(os, "O_PATH"):  # macOS, BSD: they have a chmod that does not follow symlinks
+        with suppress(OSError, NotImplementedError):
+            os.chmod(name, stat.S_IRWXU, dir_fd=dir_fd, follow_symlinks=False)
+        return
+    with suppress(OSError):
+        fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY, dir_fd=dir_fd)
+        try:
+            os.chmod(f"/proc/self/fd/{fd}", stat.S_IRWXU)
+        finally:
+            os.close(fd)
+
+
 def _flatten_and_remove(root: str) -> None:
     """Remove a tree of any depth with two open folders at a time and no recursion.
 
@@ -51,8 +71,7 @@ def _flatten_and_remove(root: str) -> None:
                         os.unlink(name, dir_fd=root_fd)
                         progress = True
                         continue
-                    with suppress(OSError):
-                        os.chmod(name, stat.S_IRWXU, dir_fd=root_fd, follow_symlinks=False)
+                    _make_enterable(name, root_fd)
                     child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=root_fd)
                     try:
                         for inner in os.listdir(child):
