@@ -76,6 +76,8 @@ def _flatten_and_remove(root: str) -> None:
                     try:
                         for inner in os.listdir(child):
                             counter += 1
+                            # moving a folder to another parent rewrites its "..": it must be writable
+                            _make_enterable(inner, child)
                             os.rename(inner, f".flat-{counter}", src_dir_fd=child, dst_dir_fd=root_fd)
                     finally:
                         os.close(child)
