@@ -42,6 +42,12 @@ def own_namespace(kind: str) -> str:
     return os.readlink(f"/proc/self/ns/{kind}")
 
 
+def own_start_time() -> str:
+    """This process's start time in clock ticks since boot: with its pid, it names this process
+    in any PID namespace (a pid alone may belong to another process there)."""
+    return Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19]
+
+
 def run(cells: list[str], tmp_path: Path, monkeypatch, fork: bool, values: dict[str, str] | None = None,
         zygote: Zygote | None = None, **options) -> GradeReport:
     """Grade the hw3 solution with `cells` appended; check everything every case must hold."""
@@ -221,7 +227,8 @@ def test_only_allowed_devices_and_no_terminal(fork, tmp_path, monkeypatch):
 def test_daemons_end_with_the_kernel_without_a_cgroup(fork, tmp_path, monkeypatch):
     monkeypatch.setattr("grader.sandbox.cgroup.create", lambda *a, **k: None)  # as for a non-root user
     report = run([PIDS], tmp_path, monkeypatch, fork,
-                 {"grader_pidns": own_namespace("pid"), "grader_pid": str(os.getpid())})
+                 {"grader_pidns": own_namespace("pid"), "grader_pid": str(os.getpid()),
+                  "grader_start": own_start_time()})
     assert not [w for w in report.warnings if "process cleanup" in w], report.warnings
 
 
@@ -280,7 +287,8 @@ def test_without_bwrap_an_execd_kernel_is_isolated_all_the_same(tmp_path, monkey
     try:
         report = run([IPC, DEVICES, PIDS, STILL_SANDBOXED], tmp_path, monkeypatch, fork=False,
                      values={"shm_name": name, "sysv_key": str(key), "grader_sid": str(os.getsid(0)),
-                             "grader_pidns": own_namespace("pid"), "grader_pid": str(os.getpid())})
+                             "grader_pidns": own_namespace("pid"), "grader_pid": str(os.getpid()),
+                             "grader_start": own_start_time()})
         # what the namespaces give must all hold (a normal user may still lack cgroup-only ones: CPU share)
         assert not [w for w in report.warnings if any(f"no {name} protection" in w for name in NAMESPACE_PROTECTIONS)
                     or "did not report" in w], report.warnings
