@@ -27,13 +27,16 @@ from queue import Empty
 from typing import Literal
 
 import nbformat
+import zmq
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import ensure_async
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 
+from grader.sandbox.limits import MESSAGE_LIMIT, MESSAGE_QUEUE
 from grader.sandbox.output import CappedNotebookClient
 from grader.zygote.client import Zygote, ZygoteProvisioner
 
@@ -43,6 +46,9 @@ KERNEL_NAME = "grader-python"
 TIMEOUT_ENAME = "GraderCellTimeout"
 PING_TIMEOUT_S = 5.0
 STARTUP_TIMEOUT_S = 60
+LOST_CONNECTION = (f"the cell sent a message larger than {MESSAGE_LIMIT >> 20} MB (one huge print, display or"
+                   " error text); the grader refused it and restarted the kernel. Print less: a summary,"
+                   " a shape or a few values")
 
 
 class PromptKernelClient(AsyncKernelClient):
@@ -53,6 +59,41 @@ class PromptKernelClient(AsyncKernelClient):
     not matter here. Ready means: the kernel answered kernel_info on the shell channel, and an
     IOPub message about that same request arrived (so our subscription is connected).
     """
+
+    _monitors: dict[str, zmq.Socket]
+
+    def _create_connected_socket(self, channel: str, identity: bytes | None = None) -> zmq.Socket:
+        # A message over the limit makes libzmq drop the connection (a protocol error: no
+        # reconnect) instead of receiving it whole into the grader's memory; the monitor tells
+        # `connection_lost` so the kernel can be replaced at once, not after a timeout.
+        self.context.setsockopt(zmq.MAXMSGSIZE, MESSAGE_LIMIT)  # defaults for sockets made from now on
+        self.context.setsockopt(zmq.RCVHWM, MESSAGE_QUEUE)
+        sock = super()._create_connected_socket(channel, identity)
+        if not hasattr(self, "_monitors"):
+            self._monitors = {}
+        self._monitors[channel] = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        return sock
+
+    lost: str | None = None  # the channel whose connection broke, once one has
+
+    async def connection_lost(self) -> str:
+        """Wait until a channel's connection to the kernel breaks; return the channel's name."""
+        waits = {asyncio.ensure_future(m.recv_multipart()): name for name, m in getattr(self, "_monitors", {}).items()}
+        if not waits:
+            await asyncio.Future()  # no channel yet: nothing can break
+        try:
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        self.lost = waits[next(iter(done))]
+        return self.lost
+
+    def stop_channels(self) -> None:
+        for monitor in getattr(self, "_monitors", {}).values():
+            monitor.close(linger=0)
+        self._monitors = {}
+        super().stop_channels()
 
     async def wait_for_ready(self, timeout: float | None = None) -> None:
         deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
@@ -77,6 +118,18 @@ class PromptKernelClient(AsyncKernelClient):
             except Empty:
                 return False  # not connected yet (ZMQ's slow joiner): ask again
         return replied and iopub_seen
+
+
+def _being_cancelled() -> bool:
+    """Is the running task being cancelled (Ctrl-C: asyncio.run cancels the main task)?
+
+    nbclient turns a cancellation that reaches it mid-cell into DeadKernelError, which would make
+    an interrupted grading restart the kernel and go on. Python 3.10 has no Task.cancelling(),
+    but there Ctrl-C raises KeyboardInterrupt instead of cancelling.
+    """
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return bool(cancelling is not None and cancelling())
 
 
 def short_tmp() -> str | None:
@@ -121,7 +174,7 @@ def _reply_error(reply: dict | None) -> tuple[str | None, str | None]:
     if status == "aborted":
         return "Aborted", "Aborted: the kernel aborted this cell"
     ename = str(content.get("ename", "Error"))
-    lines = str(content.get("evalue", "")).strip().splitlines()
+    lines = str(content.get("evalue", ""))[:1000].strip().splitlines()  # any size: the student's text
     return ename, f"{ename}: {lines[0][:300] if lines else ''}".strip().rstrip(":")
 
 
@@ -206,8 +259,14 @@ class KernelSession:
         # The kernel's own stderr (warnings, a segfault's last words) goes to a log, not the user's terminal.
         try:
             log = stack.enter_context(open(log_path, "ab"))
-            await stack.enter_async_context(client.async_setup_kernel(env=self.env, stdout=log, stderr=log))
+            # Not nbclient's async_setup_kernel: while a kernel runs, it replaces the event loop's
+            # SIGINT handler with one that only ends that kernel, so a Ctrl-C would be swallowed
+            # and the grading (or a whole batch) would go on with a restarted kernel.
+            await client.async_start_new_kernel(env=self.env, stdout=log, stderr=log)
+            await client.async_start_new_kernel_client()
         except BaseException:
+            if km.has_kernel:
+                await asyncio.wait_for(km.shutdown_kernel(now=True), timeout=15)
             await stack.aclose()
             shutil.rmtree(ipc_dir, ignore_errors=True)
             self._ipc_dir = None
@@ -253,15 +312,48 @@ class KernelSession:
         self._client.nb.cells = [cell]
         self._last_reply = None
         started = time.monotonic()
+        watch = asyncio.ensure_future(self._refuse_on_lost_connection(self._client))
         try:
-            await self._client.async_execute_cell(cell, 0, store_history=False)
-        except DeadKernelError:
-            return RunResult("dead", time.monotonic() - started, "the kernel died (the process exited or crashed)")
+            try:
+                await self._client.async_execute_cell(cell, 0, store_history=False)
+                died = False
+            except DeadKernelError:
+                if _being_cancelled():
+                    raise asyncio.CancelledError from None
+                died = True
+            # Decided on what happened, not on which reply came first: a message refused on IOPub
+            # means the cell's "idle" never came, so nbclient waited (iopub_timeout) long enough
+            # for the drop to be seen here, even when the execute reply itself had arrived.
+            kc = self._client.kc
+            if isinstance(kc, PromptKernelClient) and kc.lost is not None and await watch:
+                return RunResult("dead", time.monotonic() - started, LOST_CONNECTION)
+            if died:
+                return RunResult("dead", time.monotonic() - started, "the kernel died (the process exited or crashed)")
+        finally:
+            watch.cancel()
         duration = time.monotonic() - started
         ename, error = _reply_error(self._last_reply)
         if ename == TIMEOUT_ENAME:
             return RunResult("timeout", duration, f"did not finish within {timeout:g} s", _stdout_text(cell))
         return RunResult("error" if error else "ok", duration, error, _stdout_text(cell))
+
+    @staticmethod
+    async def _refuse_on_lost_connection(client: NotebookClient) -> bool:
+        """When a channel drops (a message over MESSAGE_LIMIT), end the kernel: nbclient then
+        reports it dead within a second, and the caller restarts it. True if that happened.
+
+        A kernel that died also drops its connections; that is left to nbclient's own check.
+        """
+        kc = client.kc
+        if not isinstance(kc, PromptKernelClient):
+            await asyncio.Future()  # never completes: only our client has the monitors
+        assert isinstance(kc, PromptKernelClient) and client.km is not None
+        await kc.connection_lost()
+        await asyncio.sleep(0.3)  # a crash is seen by the process first, then by its sockets
+        if not await ensure_async(client.km.is_alive()):
+            return False
+        await ensure_async(client.km.shutdown_kernel(now=True))
+        return True
 
     async def responsive(self) -> bool:
         """After a timeout: did the interrupt work, or is the kernel stuck in a loop that ignores it?"""

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Literal
 
 from grader.checks import Probe
-from grader.execute import KernelSession, RunResult
+from grader.execute import LOST_CONNECTION, KernelSession, RunResult
 from grader.probe import ProbeOutcome, ProbeResultError, kernel_call, probe_source, read_result, write_inputs
 from grader.report import CellRecord
+from grader.sandbox.limits import MESSAGE_LIMIT
 from grader.timing import PING_TIMEOUT_S, Deadline, Timeouts
 
 MAX_RESTARTS = 3
@@ -71,7 +72,8 @@ class StudentRun:
             return  # nothing more will run: no restart, no replay
         if result.status == "timeout" and await self._responsive():
             return
-        cause = "stopped responding" if result.status == "timeout" else "died"
+        cause = ("stopped responding" if result.status == "timeout"
+                 else "was cut off (a message over the size limit)" if result.error == LOST_CONNECTION else "died")
         if self.kernel.restarts >= MAX_RESTARTS + self._cells_stopped:
             if not in_cells or self._cells_stopped:
                 self.kernel.restarts += 1
@@ -120,8 +122,13 @@ class StudentRun:
             if len(probe.uses) == 1:  # only then is the culprit known for sure
                 self._broken[probe.uses[0]] = result.status
             await self._recover(result, f"the check of {names}")
-            detail = (f"{names} did not return within {timeout:g} s (an endless loop?)" if result.status == "timeout"
-                      else f"the kernel died while running {names} (os._exit, a crash or running out of memory)")
+            if result.status == "timeout":
+                detail = f"{names} did not return within {timeout:g} s (an endless loop?)"
+            elif result.error == LOST_CONNECTION:
+                detail = (f"{names} printed, displayed or raised more than {MESSAGE_LIMIT >> 20} MB of text at once;"
+                          " the grader refused it and restarted the kernel. Print less: a summary, a shape or a few values")
+            else:
+                detail = f"the kernel died while running {names} (os._exit, a crash or running out of memory)"
             return ProbeOutcome(result.status, {}, detail=detail, duration_s=result.duration_s)
         try:
             outcome = read_result(out_path, probe.uses)

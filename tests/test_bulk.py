@@ -91,7 +91,10 @@ def test_ctrl_c_keeps_finished_reports(tmp_path):
     subs, out, private_tmp = tmp_path / "subs", tmp_path / "out", tmp_path / "tmp"
     private_tmp.mkdir()
     for i in range(6):
-        write(with_cells(solution("hw3"), append=[f"student = {i}"]), subs / f"s{i}_hw3.ipynb")
+        # a slow cell: the Ctrl-C below lands while a kernel is running (nbclient's own SIGINT
+        # handler, installed while a kernel runs, once swallowed it)
+        write(with_cells(solution("hw3"), append=[f"student = {i}\nimport time\ntime.sleep(4)"]),
+              subs / f"s{i}_hw3.ipynb")
     # Its own TMPDIR: the zygote (and every kernel forked from it) carries that path in its command line.
     env = dict(os.environ, TMPDIR=str(private_tmp))
     process = subprocess.Popen([sys.executable, "-m", "grader.cli", str(subs), "-o", str(out), "--jobs", "1"],
@@ -99,6 +102,7 @@ def test_ctrl_c_keeps_finished_reports(tmp_path):
     deadline = time.monotonic() + 120
     while not list(out.glob("*.json")) and time.monotonic() < deadline:
         time.sleep(0.1)
+    time.sleep(2)  # the next submission's kernel is started and in its slow cell
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr.decode()[-2000:]
@@ -109,6 +113,27 @@ def test_ctrl_c_keeps_finished_reports(tmp_path):
     table = rows(out)
     assert len(table) == 6 and sum(r["status"] == "not graded" for r in table.values()) == 6 - len(finished)
     assert _processes_mentioning(str(private_tmp)) == []
+
+
+def test_ctrl_c_while_one_notebook_runs_ends_the_grading(tmp_path):
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    notebook = write(with_cells(solution("hw3"), append=["import pathlib, time\npathlib.Path('in-slow-cell').touch()\ntime.sleep(60)"]),
+                     tmp_path / "hw3.ipynb")
+    env = dict(os.environ, TMPDIR=str(private_tmp))
+    process = subprocess.Popen([sys.executable, "-m", "grader.cli", str(notebook), "-o", str(tmp_path / "r.json")],
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not list(private_tmp.glob("*/*/in-slow-cell")) and time.monotonic() < deadline:  # in the kernel's scratch dir
+        time.sleep(0.1)
+    started = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr.decode()[-2000:]
+    assert time.monotonic() - started < 20  # not after the 60 s cell
+    assert "Traceback" not in stderr.decode()
+    assert not (tmp_path / "r.json").exists()
+    assert _processes_mentioning(str(private_tmp)) == [] and list(private_tmp.iterdir()) == []
 
 
 def _processes_mentioning(text: str) -> list[str]:

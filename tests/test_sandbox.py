@@ -110,7 +110,8 @@ def build(case: Case, values: dict[str, str]) -> nbformat.NotebookNode:
 # Every case runs in a kernel exec'd through the wrapper (the `grade` command's path); those
 # that test containment also in a kernel forked from the zygote (bulk grading's path).
 ZYGOTE_TOO = {"memory bomb", "fork bomb", "processes that escape their session", "segfault",
-              "reading solutions, other submissions and reports", "connecting to local ports", "deleting files"}
+              "reading solutions, other submissions and reports", "connecting to local ports", "deleting files",
+              "a huge exception text", "a graded function that prints a huge message"}
 RUNS = [(c, False) for c in CASES] + [(c, True) for c in CASES if c.name in ZYGOTE_TOO and not c.via_cli]
 
 

@@ -16,6 +16,13 @@ from typing import Literal
 GB = 1 << 30
 MB = 1 << 20
 OUTPUT_LIMIT = 1 * MB  # bytes of output the grader keeps per cell (enforced in output.py)
+# What the grader's memory holds of a kernel's messages (enforced in execute.py): a message is
+# received and decoded whole before any cap can look at it, and a decoded text can take up to 4
+# bytes per character. A larger frame makes libzmq drop the connection (ZMQ_MAXMSGSIZE); past
+# MESSAGE_QUEUE waiting messages libzmq stops reading (ZMQ_RCVHWM) and the kernel's side waits
+# or drops. Honest output is far below: only OUTPUT_LIMIT of it is kept anyway.
+MESSAGE_LIMIT = 4 * MB
+MESSAGE_QUEUE = 4
 
 
 @dataclass

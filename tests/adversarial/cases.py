@@ -212,6 +212,17 @@ CASES = [
     Case("50 MB of output", "solution",
          append=["print('x' * 50_000_000)", "import sys\nfor i in range(200_000):\n    sys.stdout.write('%d spam spam spam spam\\n' % i)"],
          max_score=MAX, min_score=MAX, time_limit_s=120),
+    # One message larger than the grader accepts (grader/sandbox/limits.py MESSAGE_LIMIT): refused,
+    # the kernel restarted, the cells before it replayed; what the honest functions earn stays.
+    Case("a huge exception text", "solution", append=["raise ValueError('y' * 60_000_000 + '\\U0001F600')"],
+         max_score=MAX, min_score=MAX, time_limit_s=120),
+    Case("a graded function that prints a huge message", "solution",
+         replace={"softmax": "import torch\ndef softmax(X):\n    print('z' * 30_000_000)\n"
+                             "    X_exp = torch.exp(X - X.max(dim=1, keepdim=True).values)\n"
+                             "    return X_exp / X_exp.sum(dim=1, keepdim=True)"},
+         # softmax is right but floods the kernel (its training cell prints 30 MB per batch): what
+         # it keeps depends on the kernel's memory; every other function keeps its points
+         max_score=MAX, min_score=MAX - SOFTMAX_LOST, lost_status=("error", "failed", "dead"), time_limit_s=150),
     Case("reading solutions, other submissions and reports", "stub", append=[STEAL], max_score=0.0),
     Case("connecting to local ports", "solution", append=[CONNECT], max_score=MAX, min_score=MAX),
     Case("monkeypatching torch, json and builtins", "stub", prepend=[MONKEYPATCH], max_score=0.0),
