@@ -27,11 +27,18 @@ from grader.timing import PING_TIMEOUT_S, Deadline, Timeouts
 MAX_RESTARTS = 3
 
 
+# A replay gets what the cell took the first time, times this, plus the slack (and never more than
+# the cell timeout): an honest cell re-runs as fast as it first ran, give or take a loaded machine;
+# one that only hangs on replay (and ignores interrupts) must not eat the rest of the budget.
+REPLAY_FACTOR, REPLAY_SLACK_S = 3.0, 5.0
+
+
 @dataclass
 class CellPlan:
     index: int
     source: str
     marks: list[str]
+    duration_s: float = 0.0  # its first run, once it has completed
 
 
 @dataclass
@@ -45,9 +52,13 @@ class StudentRun:
     _completed: list[CellPlan] = field(default_factory=list)
     _broken: dict[str, str] = field(default_factory=dict)  # function -> 'timeout' | 'dead'
     _cells_stopped: bool = False  # the cells used up the restarts; the probes' one last kernel was started
+    _replay_restarts: int = 0  # restarts that left out a cell which broke only on replay
+
+    def _restarts(self) -> int:
+        return self.kernel.restarts - self._replay_restarts
 
     def _gave_up(self) -> bool:
-        return self.kernel.restarts > MAX_RESTARTS + self._cells_stopped
+        return self._restarts() > MAX_RESTARTS + self._cells_stopped
 
     async def run_cells(self, cells: list[CellPlan]) -> list[CellRecord]:
         for plan in cells:
@@ -61,6 +72,7 @@ class StudentRun:
                            marks=plan.marks, error=result.error)
             )
             if result.status in ("ok", "error"):
+                plan.duration_s = result.duration_s
                 self._completed.append(plan)
             else:
                 await self._recover(result, f"cell {plan.index}", in_cells=True)
@@ -74,7 +86,7 @@ class StudentRun:
             return
         cause = ("stopped responding" if result.status == "timeout"
                  else "was cut off (a message over the size limit)" if result.error == LOST_CONNECTION else "died")
-        if self.kernel.restarts >= MAX_RESTARTS + self._cells_stopped:
+        if self._restarts() >= MAX_RESTARTS + self._cells_stopped:
             if not in_cells or self._cells_stopped:
                 self.kernel.restarts += 1
                 return
@@ -84,16 +96,40 @@ class StudentRun:
                               " in a kernel with the cells that had completed")
         else:
             self.notes.append(f"the kernel {cause} during {what}; restarted it and re-ran the cells before it")
-        await self.kernel.restart()
-        for plan in self._completed:
-            if self.deadline.expired():
-                self.notes.append("the time budget ran out while re-running cells after the restart")
-                return
-            replay = await self.kernel.run_cell(plan.source, self.deadline.cap(self.timeouts.cell_s))
-            if replay.status not in ("ok", "error"):
-                self.notes.append(f"cell {plan.index} did not re-run cleanly after the restart ({replay.status})")
-                if replay.status == "dead":
+        await self._restart_and_replay()
+
+    async def _restart_and_replay(self) -> None:
+        """A new kernel with the completed cells re-run. A cell that hangs or kills the kernel on
+        replay (though it completed before) is left out, and the kernel started again without it:
+        the functions defined elsewhere keep their checks."""
+        while True:
+            await self.kernel.restart()
+            culprit, status = None, ""
+            for plan in list(self._completed):
+                if self.deadline.expired():
+                    self.notes.append("the time budget ran out while re-running cells after the restart")
                     return
+                limit = min(self.timeouts.cell_s, REPLAY_FACTOR * plan.duration_s + REPLAY_SLACK_S)
+                replay = await self.kernel.run_cell(plan.source, self.deadline.cap(limit))
+                if replay.status in ("ok", "error"):
+                    continue
+                if replay.status == "timeout" and await self._responsive():
+                    self._completed.remove(plan)  # interrupted: its definitions may be missing, the kernel is fine
+                    self.notes.append(f"cell {plan.index} did not re-run within {limit:g} s after the restart; it was stopped")
+                    continue
+                culprit, status = plan, replay.status
+                break
+            if culprit is None:
+                return
+            self._completed.remove(culprit)
+            what = "stopped responding" if status == "timeout" else "killed the kernel"
+            self.notes.append(f"cell {culprit.index} {what} when re-run after the restart (it had run before);"
+                              " the kernel was started again without it")
+            if self.deadline.expired():
+                return
+            # The next restart is the culprit's, and it is left out now, so it cannot happen again:
+            # not counted against MAX_RESTARTS (the rounds are bounded: each removes one cell).
+            self._replay_restarts += 1
 
     async def _responsive(self) -> bool:
         """After a timeout: did the interrupt work, or is the kernel stuck in a loop that ignores it?"""
