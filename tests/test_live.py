@@ -32,12 +32,15 @@ def softmax(X):
 
 @pytest.fixture(scope="module")
 def kernel():
-    """A kernel that ran the hw3 stub's code cells, cwd in the checkout (as Jupyter would)."""
+    """A kernel that ran the hw3 stub's code cells, then a correct softmax, cwd in the checkout (as
+    Jupyter would). Each test starts from that state: pytest-xdist may give this module's tests to
+    different workers, so none may rely on another having run first."""
     km, kc = start_new_kernel(kernel_name="python3", cwd=str(ROOT))
     try:
-        for cell in stub("hw3").cells:
-            if cell.cell_type == "code" and "#| grade:" in cell.source:  # definitions, not demos
-                run(kc, cell.source)
+        for stub_cell in stub("hw3").cells:
+            if stub_cell.cell_type == "code" and "#| grade:" in stub_cell.source:  # definitions, not demos
+                run(kc, stub_cell.source)
+        run(kc, cell(GOOD_SOFTMAX))
         yield kc
     finally:
         kc.stop_channels()
