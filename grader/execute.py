@@ -132,6 +132,24 @@ def _being_cancelled() -> bool:
     return bool(cancelling is not None and cancelling())
 
 
+async def _kill_and_wait(km: AsyncKernelManager, timeout: float = 5.0) -> None:
+    """SIGKILL the kernel, watch it end every 5 ms, and let go of the process, so that
+    `shutdown_kernel` only cleans up. Otherwise it first sends the kernel an interrupt request it
+    can no longer receive, and its clean-up then waits 100 ms for that message
+    (`context.destroy(linger=100)`), then polls for the exit every 100 ms: ~110 ms of every kernel
+    stop, 12% of a bulk grading."""
+    provisioner = km.provisioner
+    if provisioner is None:
+        return
+    await provisioner.kill()
+    deadline = time.monotonic() + timeout
+    while await provisioner.poll() is None:
+        if time.monotonic() > deadline:
+            return  # shutdown_kernel tries again, its own way
+        await asyncio.sleep(0.005)
+    await provisioner.wait()  # reaped already: returns at once, and has_kernel becomes False
+
+
 def short_tmp() -> str | None:
     """/tmp when it is usable (short paths for sockets), else the default temporary directory."""
     return "/tmp" if os.path.isdir("/tmp") and os.access("/tmp", os.W_OK | os.X_OK) else None
@@ -289,6 +307,7 @@ class KernelSession:
             if client.kc is not None:
                 client.kc.stop_channels()
             if isinstance(km, AsyncKernelManager) and km.has_kernel:  # ours: made in start()
+                await _kill_and_wait(km)
                 await asyncio.wait_for(km.shutdown_kernel(now=True), timeout=15)
         finally:
             await stack.aclose()
