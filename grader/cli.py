@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -83,12 +86,32 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Ctrl-C at any moment (even while the heavy modules are still being imported, before bulk
     grading installs its own handler) ends with exit status 130 and one line, not a traceback.
-    Module-level imports stay light (no rich, no torch) so that window before this point is short."""
+    Module-level imports stay light (no rich, no torch) so that window before this point is short.
+
+    SIGTERM (a cancelled CI job, `kill`, a container stopping) is handled the same way: Python's
+    default would end the process at once and leave kernels, fork servers and temporary folders
+    behind; as an interrupt, every kernel is stopped and every folder removed, and finished
+    reports are kept."""
+    previous = _sigterm_as_interrupt()
     try:
         return _main(argv)
     except KeyboardInterrupt:
         print("grade: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _sigterm_as_interrupt() -> signal.Handlers | Callable | int | None:
+    """Install the SIGTERM handler; return the one it replaces (None where none can be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None  # main() called from a thread: signals are the caller's business
+    return signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 def _main(argv: list[str] | None = None) -> int:

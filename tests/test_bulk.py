@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import nbformat
+import pytest
 
 from grader.cli import main
 from grader.report import read_report
@@ -115,7 +116,8 @@ def test_ctrl_c_keeps_finished_reports(tmp_path):
     assert _processes_mentioning(str(private_tmp)) == []
 
 
-def test_ctrl_c_while_one_notebook_runs_ends_the_grading(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupt_while_one_notebook_runs_ends_the_grading_cleanly(tmp_path, signum):
     private_tmp = tmp_path / "tmp"
     private_tmp.mkdir()
     notebook = write(with_cells(solution("hw3"), append=["import pathlib, time\npathlib.Path('in-slow-cell').touch()\ntime.sleep(60)"]),
@@ -127,7 +129,7 @@ def test_ctrl_c_while_one_notebook_runs_ends_the_grading(tmp_path):
     while not list(private_tmp.glob("*/*/in-slow-cell")) and time.monotonic() < deadline:  # in the kernel's scratch dir
         time.sleep(0.1)
     started = time.monotonic()
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr.decode()[-2000:]
     assert time.monotonic() - started < 20  # not after the 60 s cell
