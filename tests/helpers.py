@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import shutil
 import tempfile
 import textwrap
 from pathlib import Path
@@ -53,8 +54,10 @@ _ZYGOTES: list[Zygote] = []  # one fork server per test process, started on firs
 def shared_zygote() -> Zygote:
     """Kernels forked from a pre-imported server, as in bulk grading: ~1 s a notebook instead of ~4 s."""
     if not _ZYGOTES:
-        zygote = Zygote(Path(tempfile.mkdtemp(prefix="grader-test-zygote-")), zygote_environment(jobs=2))
+        workdir = Path(tempfile.mkdtemp(prefix="grader-test-zygote-"))
+        zygote = Zygote(workdir, zygote_environment(jobs=2))
         zygote.start()
+        atexit.register(shutil.rmtree, workdir, ignore_errors=True)  # runs after stop (last in, first out)
         atexit.register(zygote.stop)
         _ZYGOTES.append(zygote)
     return _ZYGOTES[0]
