@@ -283,11 +283,15 @@ class KernelSession:
             await client.async_start_new_kernel(env=self.env, stdout=log, stderr=log)
             await client.async_start_new_kernel_client()
         except BaseException:
-            if km.has_kernel:
-                await asyncio.wait_for(km.shutdown_kernel(now=True), timeout=15)
-            await stack.aclose()
-            shutil.rmtree(ipc_dir, ignore_errors=True)
-            self._ipc_dir = None
+            try:
+                if km.has_kernel:  # started, but its client never became ready
+                    await asyncio.wait_for(km.shutdown_kernel(now=True), timeout=15)
+            except Exception:  # the error being raised says more than this one
+                pass
+            finally:
+                await stack.aclose()
+                shutil.rmtree(ipc_dir, ignore_errors=True)
+                self._ipc_dir = None
             raise
         self._stack, self._client = stack, client
 
@@ -369,9 +373,12 @@ class KernelSession:
         assert isinstance(kc, PromptKernelClient) and client.km is not None
         await kc.connection_lost()
         await asyncio.sleep(0.3)  # a crash is seen by the process first, then by its sockets
-        if not await ensure_async(client.km.is_alive()):
+        km = client.km
+        if not await ensure_async(km.is_alive()):
             return False
-        await ensure_async(client.km.shutdown_kernel(now=True))
+        if isinstance(km, AsyncKernelManager):
+            await _kill_and_wait(km)
+        await ensure_async(km.shutdown_kernel(now=True))
         return True
 
     async def responsive(self) -> bool:
