@@ -227,8 +227,8 @@ async def _execute(g: Grading, tmp: Path) -> tuple[StudentRun, dict[str, ProbeOu
                     await session.start()
             except Exception as exc:
                 raise Unusable(kernel_start_message(exc)) from None
-            low_memory = options.low_memory if options.low_memory is not None else memory_room.is_low()
-            if reference is not None and apart is not None and low_memory:
+            low = options.low_memory
+            if reference is not None and apart is not None and (memory_room.is_low() if low is None else low):
                 # One torch at a time in a single grading's process tree: the reference process
                 # holds ~290 MB of its own (anonymous, not shared) until it exits, and so does the
                 # kernel once a cell imports torch. hw3: 908 -> ~740 MB PSS peak, +0.5 s; the
