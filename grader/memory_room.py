@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from grader.sandbox.cgroup import parse_self_cgroup
+
 LOW_MEMORY = 2 << 30
 
 
@@ -34,24 +36,20 @@ def _available(meminfo: Path) -> int | None:
 def _cgroup_room(proc_cgroup: Path, cgroup_root: Path) -> int | None:
     """Limit minus usage of this process's memory cgroup (v2, else v1), None when unlimited or unknown."""
     try:
-        lines = proc_cgroup.read_text(encoding="ascii").splitlines()
+        own = parse_self_cgroup(proc_cgroup.read_text(encoding="ascii"))
     except (OSError, UnicodeDecodeError):
         return None
-    for line in lines:
-        hierarchy, controllers, path = (line.split(":", 2) + ["", ""])[:3]
-        relative = path.lstrip("/")
-        if hierarchy == "0" and controllers == "":
-            folder = cgroup_root / relative
-            limit, usage = _read_int(folder / "memory.max"), _read_int(folder / "memory.current")
-        elif "memory" in controllers.split(","):
-            folder = cgroup_root / "memory" / relative
-            limit, usage = _read_int(folder / "memory.limit_in_bytes"), _read_int(folder / "memory.usage_in_bytes")
-            if limit is not None and limit >= 1 << 60:  # v1 says "no limit" with a huge number
-                limit = None
-        else:
-            continue
-        if limit is not None:
-            return max(0, limit - (usage or 0))
+    candidates = []
+    if "" in own:
+        folder = cgroup_root / own[""].lstrip("/")
+        candidates.append((folder / "memory.max", folder / "memory.current"))
+    if "memory" in own:
+        folder = cgroup_root / "memory" / own["memory"].lstrip("/")
+        candidates.append((folder / "memory.limit_in_bytes", folder / "memory.usage_in_bytes"))
+    for limit_file, usage_file in candidates:
+        limit = _read_int(limit_file)
+        if limit is not None and limit < 1 << 60:  # v2 says "max", v1 a huge number, for no limit
+            return max(0, limit - (_read_int(usage_file) or 0))
     return None
 
 
