@@ -13,9 +13,7 @@ import asyncio
 import csv
 import functools
 import hashlib
-import importlib
 import io
-import os
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,11 +21,10 @@ from pathlib import Path
 
 from grader import __version__
 from grader.course import Course
-from grader.grade import KERNEL_VARIABLES, GradeOptions, grade_notebook_async
+from grader.grade import GradeOptions, grade_notebook_async, zygote_environment
 from grader.notebook import SubmissionError, load_notebook, metadata_assignment
 from grader.plaintext import clean
 from grader.report import GradeReport, error_report, read_report, write_atomic, write_report
-from grader.sandbox.policy import SECRET_NAME
 from grader.zygote.client import Zygote
 
 CSV_FIELDS = ["submission", "assignment", "score", "max_score", "percent", "status", "reason", "report"]
@@ -90,22 +87,6 @@ def crash_report(item: Item, exc: BaseException) -> GradeReport:
     return error_report(item.path, message, sha256=_sha256(item.path))
 
 
-def kernel_threads(jobs: int) -> int:
-    return max(1, (os.cpu_count() or 1) // max(1, jobs))
-
-
-def zygote_environment(jobs: int) -> dict[str, str]:
-    """The fork server's environment, which its kernels inherit (also in /proc/self/environ).
-
-    Without anything named like a secret, like every kernel's (grade.kernel_environment); with
-    KERNEL_VARIABLES, since torch, OpenMP and glibc read some of them once, at import.
-    """
-    threads = str(kernel_threads(jobs))
-    # jobs x threads above the core count makes OpenMP's spinning threads fight.
-    clean = {k: v for k, v in os.environ.items() if not SECRET_NAME.search(k.upper())}
-    return clean | KERNEL_VARIABLES | {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
-
-
 Runner = Callable[[list[Item], GradeOptions, Callable[[Item, GradeReport], None]], Awaitable[None]]
 
 
@@ -115,8 +96,7 @@ def local_runner(jobs: int) -> Runner:
     async def run(todo: list[Item], options: GradeOptions, finish: Callable[[Item, GradeReport], None]) -> None:
         with tempfile.TemporaryDirectory(prefix="grader-bulk-") as tmp:
             zygote = Zygote(Path(tmp), zygote_environment(jobs))
-            # Start the fork server and import torch for the reference solutions at the same time.
-            await asyncio.gather(asyncio.to_thread(zygote.start), asyncio.to_thread(importlib.import_module, "torch"))
+            await asyncio.to_thread(zygote.start)  # torch is imported there only, for kernels and references alike
             try:
                 sem = asyncio.Semaphore(jobs)
 

@@ -22,9 +22,9 @@ from pathlib import Path
 from distributed import Client, WorkerPlugin, as_completed, get_worker
 from distributed.scheduler import KilledWorker
 
-from grader.bulk import Item, Runner, crash_report, zygote_environment
+from grader.bulk import Item, Runner, crash_report
 from grader.course import Course, UnknownAssignment
-from grader.grade import GradeOptions, grade_notebook
+from grader.grade import GradeOptions, grade_notebook, zygote_environment
 from grader.notebook import SubmissionError, load_notebook, metadata_assignment
 from grader.report import GradeReport, error_report
 from grader.zygote.client import Zygote

@@ -10,17 +10,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import __version__, memory_room
-from grader.checks import Assignment, Check, GradingContext, Prepared
+from grader.checks import Assignment, Check, GradingContext, Prepared, Probe
 from grader.course import Course, UnknownAssignment
 from grader.device import resolve_device
 from grader.diagnose import failed_cells
-from grader.execute import KernelSession, write_kernelspec
+from grader.kernel_lease import KernelLease, LeaseTerms
 from grader.notebook import (
     LoadedNotebook,
     SubmissionError,
@@ -33,8 +36,7 @@ from grader.plaintext import clean
 from grader.probe import ProbeOutcome, ProbeResultError, read_result
 from grader.reference import SETUP_ADVICE, start_reference
 from grader.report import CheckResult, GradeReport, Submission, error_report
-from grader.sandbox.policy import sandbox_environment
-from grader.sandbox.session import KernelSandbox
+from grader.sandbox.policy import sandbox_environment, scrub_secrets
 from grader.scoring import Context, score_check
 from grader.scratch import scratch_folder
 from grader.student_kernel import CellPlan, StudentRun
@@ -57,6 +59,10 @@ class GradeOptions:
     sandbox: bool = True  # False (--no-sandbox): the kernel runs with the grader's own rights
     data_root: Path | None = None  # real data sets (--data-root); None: $GRADER_DATA_ROOT, else generated data
     low_memory: bool | None = None  # --low-memory; None: when less than 2 GB is free (grader/memory_room.py)
+    # --exec-kernels: start each kernel as a process of its own (through bwrap when it is there)
+    # instead of forking it from a fork server; also what happens where fork servers are not
+    # supported (not Linux) or the fork server cannot start.
+    exec_kernels: bool = False
 
 
 DATA_ROOT_ENV = "GRADER_DATA_ROOT"
@@ -70,7 +76,7 @@ def resolve_data_root(options: GradeOptions) -> Path | None:
     return Path(os.environ[DATA_ROOT_ENV]) if os.environ.get(DATA_ROOT_ENV) else None
 
 
-# Every kernel gets these, exec'd or forked (the zygote needs some at import: bulk.zygote_environment).
+# Every kernel gets these, exec'd or forked (the zygote needs some at import: zygote_environment).
 KERNEL_VARIABLES = {
     "PYTHONHASHSEED": "0",
     "MPLBACKEND": "Agg",
@@ -87,6 +93,26 @@ def kernel_environment(scratch: Path) -> dict[str, str]:
     """The kernel's environment, built here only: the grader's minus anything named like a secret,
     every home, cache and config folder inside the scratch folder, and KERNEL_VARIABLES."""
     return sandbox_environment(dict(os.environ) | KERNEL_VARIABLES, scratch)
+
+
+def kernel_threads(jobs: int) -> int:
+    return max(1, (os.cpu_count() or 1) // max(1, jobs))
+
+
+def zygote_environment(jobs: int) -> dict[str, str]:
+    """The fork server's environment, which its kernels inherit (also in /proc/self/environ).
+
+    Without anything named like a secret, like every kernel's (kernel_environment); with
+    KERNEL_VARIABLES, since torch, OpenMP and glibc read some of them once, at import.
+    """
+    threads = str(kernel_threads(jobs))
+    # jobs x threads above the core count makes OpenMP's spinning threads fight.
+    return scrub_secrets(dict(os.environ)) | KERNEL_VARIABLES | {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+
+
+def forks_kernels(options: GradeOptions) -> bool:
+    """Whether a grading without a given fork server starts one of its own (Linux: fork, SO_PEERCRED)."""
+    return not options.exec_kernels and sys.platform.startswith("linux")
 
 
 def load_expected(course: Course, assignment: Assignment) -> dict[str, ProbeOutcome]:
@@ -113,6 +139,10 @@ class Grading:
     path: Path
     options: GradeOptions
     zygote: Zygote | None
+    # A single grading's own fork server while it starts (alongside loading the notebook).
+    zygote_starting: Future[None] | None = None
+    own_zygote: Zygote | None = None
+    spare: KernelLease | None = None  # a kernel started before the grading (--watch)
     started: float = field(default_factory=time.monotonic)
     course: Course | None = None
     loaded: LoadedNotebook | None = None
@@ -174,7 +204,7 @@ def score_all(assignment: Assignment, outcomes: dict[str, ProbeOutcome], expecte
     return results
 
 
-async def _execute(g: Grading, tmp: Path) -> tuple[StudentRun, dict[str, ProbeOutcome], dict[str, ProbeOutcome], bool]:
+async def _execute(g: Grading) -> tuple[StudentRun, dict[str, ProbeOutcome], dict[str, ProbeOutcome], bool]:
     """Stage 2: prepare, start the reference, run the student's cells and probes in the sandbox."""
     assert g.assignment is not None and g.loaded is not None and g.course is not None
     assignment, options, course = g.assignment, g.options, g.course
@@ -187,71 +217,69 @@ async def _execute(g: Grading, tmp: Path) -> tuple[StudentRun, dict[str, ProbeOu
     hidden = [p for p in probes if p.hidden and p.reference]
     have_reference = bool(hidden) and course.has_solution(name)
 
-    scratch = tmp / "work"
-    # Probe files live outside the scratch dir, so the student's code cannot swap the directory
-    # itself for a symlink (files inside it are written and read with safe_io).
-    io_dir = tmp / "probe-io"
-    io_dir.mkdir()
-    scratch.mkdir()
+    terms = lease_terms(options, assignment, device, g.zygote if g.zygote_starting is None else g.own_zygote)
+    lease = await _take_spare(g, terms) or KernelLease(terms, kernel_environment)
+    try:
+        return await _run_in(g, lease, probes, inputs, hidden, have_reference, seed)
+    finally:
+        with g.stages.stage("scratch clean-up"):
+            g.warnings.extend(lease.close())
+
+
+async def _run_in(g: Grading, lease: KernelLease, probes: list[Probe], inputs: dict[str, dict], hidden: list[Probe],
+                  have_reference: bool, seed: int) -> tuple[StudentRun, dict[str, ProbeOutcome], dict[str, ProbeOutcome], bool]:
+    assert g.assignment is not None and g.loaded is not None and g.course is not None
+    assignment, options, course, device = g.assignment, g.options, g.course, g.device
+    name = assignment.name
     prepared = Prepared()
     if assignment.prepare is not None:
         try:
             with g.stages.stage("prepare"):
-                prepared = assignment.prepare(GradingContext(device, scratch, resolve_data_root(options), seed))
+                prepared = assignment.prepare(GradingContext(device, lease.scratch, resolve_data_root(options), seed))
         except Exception as exc:  # the grader's set-up (e.g. a bad --data-root), not the student's doing
             raise Unusable(f"could not prepare {name}: {exc}") from None
         for probe_name, probe_inputs in inputs.items():
             probe_inputs.update(prepared.inputs)
             probe_inputs.update(prepared.probe_inputs.get(probe_name, {}))
-    timeouts = Timeouts.resolve(budget_s=options.budget_s, cell_s=options.cell_timeout_s, probe_s=options.probe_timeout_s,
-                                default_budget_s=assignment.notebook_budget_s, default_cell_s=assignment.cell_timeout_s,
-                                per_probe_s=prepared.timeouts)
+    timeouts = _timeouts(options, assignment, prepared.timeouts)
     deadline = Deadline(timeouts.budget_s, started=g.started)
     outcomes: dict[str, ProbeOutcome] = {}
+    await _fork_server_ready(g)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        # With a fork server (bulk, --watch) torch is imported here once for many gradings; a single
-        # grading computes the reference in a short-lived process instead (grader/reference.py).
-        apart = None if g.zygote is not None else (course.root, name, timeouts.budget_s)
-        reference = (start_reference(pool, course.solution_path(name), hidden, inputs, seed, apart=apart)
+        # Forked from the zygote, which has imported torch for the kernels (grader/reference.py).
+        reference = (start_reference(pool, course.solution_path(name), hidden, inputs, seed, course_root=course.root,
+                                     assignment=name, timeout_s=timeouts.budget_s, zygote=g.zygote)
                      if have_reference else None)
         with g.stages.stage("sandbox set-up"):
-            sandbox = KernelSandbox(tmp, scratch, enabled=options.sandbox, cuda=device.startswith("cuda"),
-                                    cpu_s=max(1800, int(3 * timeouts.budget_s)), extra_write=[str(io_dir)])
-        session = KernelSession(scratch, write_kernelspec(tmp / "jupyter", sandbox.kernel_argv()),
-                                sandbox.environment(kernel_environment(scratch)), zygote=g.zygote,
-                                on_stop=sandbox.kill_all)
-        run = StudentRun(session, io_dir, timeouts, deadline)
+            session = lease.set_up(g.zygote)
+        run = StudentRun(session, lease.io_dir, timeouts, deadline)
         try:
-            try:
-                with g.stages.stage("kernel start"):
-                    await session.start()
-            except Exception as exc:
-                raise Unusable(kernel_start_message(exc)) from None
-            low = options.low_memory
-            if reference is not None and apart is not None and (memory_room.is_low() if low is None else low):
-                # One torch at a time in a single grading's process tree: the reference process
-                # holds ~290 MB of its own (anonymous, not shared) until it exits, and so does the
-                # kernel once a cell imports torch. hw3: 908 -> ~740 MB PSS peak, +0.5 s; the
-                # kernel's start still overlaps the reference.
-                with g.stages.stage("reference (before the cells)"):
-                    await asyncio.wait([asyncio.wrap_future(reference)])
-            try:
-                with g.stages.stage("cells"):
-                    await run.run_cells([CellPlan(i, c.source, cell_marks(c)) for i, c in g.loaded.code_cells])
-                with g.stages.stage("probes"):
-                    for probe in probes:
-                        outcomes[probe.name] = await run.run_probe(probe, inputs[probe.name], probe.seed(seed))
-            except Exception as exc:  # e.g. a restart failed: keep what ran, the rest scores as not run
-                g.errors.append(f"the notebook's kernel failed: {type(exc).__name__}: {clean(str(exc), 200)}")
-            finally:
-                try:
-                    with g.stages.stage("kernel stop"):
-                        await session.stop()
-                except Exception as exc:  # the sandbox's kill below still ends what is left
-                    log.warning("stopping the kernel failed: %r", exc)
+            with g.stages.stage("kernel start"):
+                await lease.start(g.zygote)
+        except Exception as exc:
+            raise Unusable(kernel_start_message(exc)) from None
+        low = options.low_memory
+        if reference is not None and g.zygote is None and (memory_room.is_low() if low is None else low):
+            # Exec'd kernels only (forked ones share torch with the reference): one torch at a
+            # time in the process tree, since the reference process holds ~290 MB of its own
+            # until it exits, and so does the kernel once a cell imports torch. hw3: 908 -> ~740
+            # MB PSS peak, +0.5 s; the kernel's start still overlaps the reference.
+            with g.stages.stage("reference (before the cells)"):
+                await asyncio.wait([asyncio.wrap_future(reference)])
+        try:
+            with g.stages.stage("cells"):
+                await run.run_cells([CellPlan(i, c.source, cell_marks(c)) for i, c in g.loaded.code_cells])
+            with g.stages.stage("probes"):
+                for probe in probes:
+                    outcomes[probe.name] = await run.run_probe(probe, inputs[probe.name], probe.seed(seed))
+        except Exception as exc:  # e.g. a restart failed: keep what ran, the rest scores as not run
+            g.errors.append(f"the notebook's kernel failed: {type(exc).__name__}: {clean(str(exc), 200)}")
         finally:
-            g.warnings.extend(sandbox.warnings())
-            sandbox.close()
+            try:
+                with g.stages.stage("kernel stop"):
+                    await lease.stop()
+            except Exception as exc:  # the sandbox's kill (lease.close) still ends what is left
+                log.warning("stopping the kernel failed: %r", exc)
         with g.stages.stage("expected outcomes"):
             expected = load_expected(course, assignment)
         expected.update({p.name: ProbeOutcome("ok", dict(prepared.facts)) for p in probes if not p.reference})
@@ -264,6 +292,47 @@ async def _execute(g: Grading, tmp: Path) -> tuple[StudentRun, dict[str, ProbeOu
                 g.errors.append(f"the reference solution failed on the hidden checks ({type(exc).__name__}: {exc}{advice});"
                                 " tell your instructor")
     return run, outcomes, expected, have_reference or not hidden
+
+
+def _timeouts(options: GradeOptions, assignment: Assignment, per_probe_s: dict[str, float] | None = None) -> Timeouts:
+    return Timeouts.resolve(budget_s=options.budget_s, cell_s=options.cell_timeout_s, probe_s=options.probe_timeout_s,
+                            default_budget_s=assignment.notebook_budget_s, default_cell_s=assignment.cell_timeout_s,
+                            per_probe_s=per_probe_s)
+
+
+def lease_terms(options: GradeOptions, assignment: Assignment, device: str, zygote: Zygote | None) -> LeaseTerms:
+    return LeaseTerms(sandbox=options.sandbox, cuda=device.startswith("cuda"), zygote_id=id(zygote) if zygote else 0,
+                      cpu_s=max(1800, int(3 * _timeouts(options, assignment).budget_s)))
+
+
+async def _take_spare(g: Grading, terms: LeaseTerms) -> KernelLease | None:
+    """The spare kernel, if it was started on these terms; else it is discarded."""
+    spare, g.spare = g.spare, None
+    if spare is None:
+        return None
+    if spare.terms == terms:
+        return spare
+    await spare.discard()
+    return None
+
+
+async def open_spare(options: GradeOptions, zygote: Zygote, assignment_name: str | None) -> KernelLease | None:
+    """A kernel started now for the next grading of this assignment (`--watch`); None if it cannot be."""
+    if assignment_name is None:
+        return None
+    try:
+        assignment = Course.locate(options.course_dir).load(assignment_name)
+        lease = KernelLease(lease_terms(options, assignment, resolve_device(options.device), zygote), kernel_environment)
+    except Exception as exc:  # the next grading starts its own kernel, and reports what is wrong
+        log.warning("could not prepare a spare kernel: %r", exc)
+        return None
+    try:
+        await lease.start(zygote)
+    except Exception as exc:
+        log.warning("could not start a spare kernel: %r", exc)
+        lease.close()
+        return None
+    return lease
 
 
 def kernel_start_message(exc: BaseException) -> str:
@@ -280,10 +349,8 @@ async def _grade(g: Grading) -> GradeReport:
         g.identify()
     assert g.assignment is not None and g.loaded is not None and g.course is not None
     g.device = resolve_device(g.options.device)
-    with scratch_folder() as tmp:
-        run, outcomes, expected, reference_available = await _execute(g, tmp)
-        cleanup_started = time.perf_counter()
-    g.stages.seconds["scratch clean-up"] = round(time.perf_counter() - cleanup_started, 4)
+    with scratch_folder() as tmp, own_fork_server(g, tmp):
+        run, outcomes, expected, reference_available = await _execute(g)
     g.warnings.extend(run.notes)
     g.warnings.extend(failed_cells(run.records))
     ctx = Context(
@@ -313,9 +380,46 @@ async def _grade(g: Grading) -> GradeReport:
     )
 
 
-async def grade_notebook_async(path: Path, options: GradeOptions = GradeOptions(), zygote: Zygote | None = None) -> GradeReport:
-    """Grade one notebook. `zygote`: fork kernels from this pre-imported server (bulk grading)."""
-    g = Grading(Path(path), options, zygote)
+async def _fork_server_ready(g: Grading) -> None:
+    """Wait for the grading's own fork server; if it could not start, kernels are exec'd instead."""
+    if g.zygote_starting is None:
+        return
+    try:
+        with g.stages.stage("fork server start"):
+            await asyncio.wrap_future(g.zygote_starting)
+            g.zygote = g.own_zygote
+    except Exception as exc:
+        log.warning("the fork server did not start: %r", exc)
+        g.warnings.append(f"the kernel fork server did not start ({clean(str(exc), 200)}); the kernel was started"
+                          " as a process of its own (slower, same sandbox)")
+
+
+@contextmanager
+def own_fork_server(g: Grading, workdir: Path) -> Iterator[None]:
+    """A fork server for this grading alone, started in the background (torch is imported once,
+    for the kernel and the reference together), and stopped at the end, whatever happened."""
+    if g.zygote is not None or not forks_kernels(g.options):
+        yield
+        return
+    zygote = Zygote(workdir, zygote_environment(jobs=1), many=False)
+    with ThreadPoolExecutor(max_workers=1) as starter:
+        g.own_zygote, g.zygote_starting = zygote, starter.submit(zygote.start)
+        try:
+            yield
+        finally:
+            # Still starting (the notebook was found unusable first, or Ctrl-C): wait for the
+            # start to end, so that the stop below leaves no fork server behind.
+            wait([g.zygote_starting])
+            zygote.stop()
+            g.zygote = None
+
+
+async def grade_notebook_async(path: Path, options: GradeOptions = GradeOptions(), zygote: Zygote | None = None,
+                               spare: KernelLease | None = None) -> GradeReport:
+    """Grade one notebook. `zygote`: fork kernels from this pre-imported server (bulk grading,
+    --watch); without one, a grading starts its own (unless `exec_kernels`). `spare`: a kernel
+    started ahead (open_spare), used if it fits, else discarded; either way it is closed."""
+    g = Grading(Path(path), options, zygote, spare=spare)
     try:
         return await _grade(g)
     except Unusable as exc:
@@ -323,6 +427,9 @@ async def grade_notebook_async(path: Path, options: GradeOptions = GradeOptions(
     except Exception as exc:  # a grader bug or limit (RecursionError, ...): still a report, never a traceback
         log.exception("grading %s failed", path)
         return g.failed(f"internal grader error ({type(exc).__name__}: {clean(str(exc), 200)}); tell your instructor")
+    finally:
+        if g.spare is not None:  # the grading ended before it needed a kernel
+            await g.spare.discard()
 
 
 def grade_notebook(path: Path, options: GradeOptions = GradeOptions(), zygote: Zygote | None = None) -> GradeReport:

@@ -2,13 +2,13 @@
 
 The solution notebook is the instructor's code: its marked cells (graded names and `setup`)
 are executed in a fresh namespace here, never in the student's kernel, so a student cannot read
-or patch the reference. torch is imported only on this path, so a student grading offline
-without `solutions/` never pays for it in the grader process.
+or patch the reference. torch is never imported in the grader process for this.
 
-Where: in a thread of the grader when torch is already there (bulk and `--watch` import it once
-for many gradings), else in a short-lived process of its own (`python -m grader.reference`), so a
-single grading's process tree holds torch once for the kernel plus once briefly for the
-reference, instead of twice until the end (one hw3 grading: 686 MB PSS -> see docs/platforms.md).
+Where: in a process forked from the zygote (the fork server that has imported torch for the
+kernels), so that the reference shares its pages with the kernel instead of holding a second
+torch of its own (one hw3 grading's process tree: 906 -> see docs/platforms.md); without a
+zygote (the exec'd-kernel fallback), in a short-lived `python -m grader.reference` process.
+`grade-author` runs it in its own process (`run_reference`), where nothing else needs memory.
 """
 
 from __future__ import annotations
@@ -20,12 +20,15 @@ import sys
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grader import probe_runtime
 from grader.checks import Probe
 from grader.notebook import cell_marks, load_notebook
 from grader.probe import ProbeOutcome, ProbeResultError, probe_source, read_result, write_inputs
+
+if TYPE_CHECKING:
+    from grader.zygote.client import Zygote
 
 SETUP_ADVICE = ("only marked cells of the solution run when grading: if the solution defines or imports this name in"
                 " a cell without a mark, mark that cell `#| grade: setup`")
@@ -86,7 +89,7 @@ def _read_outcomes(out_dir: Path, probes: list[Probe]) -> dict[str, ProbeOutcome
     outcomes: dict[str, ProbeOutcome] = {}
     for probe in probes:
         try:
-            outcomes[probe.name] = read_result(out_dir / f"{probe.name}.safetensors")
+            outcomes[probe.name] = explain(read_result(out_dir / f"{probe.name}.safetensors"))
         except ProbeResultError as exc:
             outcomes[probe.name] = ProbeOutcome("invalid", {}, detail=str(exc))
     return outcomes
@@ -96,9 +99,36 @@ class ReferenceFailed(RuntimeError):
     """The solution (the instructor's code) raised, or its process died: the last line says why."""
 
 
+def _failure(code: int, stderr: str) -> ReferenceFailed:
+    lines = stderr.strip().splitlines() or [f"exit status {code}"]
+    return ReferenceFailed(lines[-1][:300])
+
+
+def _run_forked(zygote: Zygote, folder: Path, timeout_s: float) -> None:
+    log = folder / "reference.log"
+    process = zygote.spawn_reference(str(folder), str(log))
+    try:
+        code = process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
+        raise ReferenceFailed(f"the reference solution did not finish within {timeout_s:g} s") from None
+    if code != 0:
+        raise _failure(code, log.read_text(encoding="utf-8", errors="replace") if log.exists() else "")
+
+
+def _run_exec(folder: Path, timeout_s: float) -> None:
+    done = subprocess.run([sys.executable, "-m", "grader.reference", str(folder)], cwd=folder,
+                          capture_output=True, text=True, timeout=timeout_s, check=False)
+    if done.returncode != 0:
+        raise _failure(done.returncode, done.stderr)
+
+
 def run_reference_apart(course_root: Path, assignment: str, solution: Path, probes: list[Probe],
-                        inputs: dict[str, dict[str, Any]], seed: int, timeout_s: float) -> dict[str, ProbeOutcome]:
-    """run_reference in a process of its own, through the same files (safetensors, never pickle)."""
+                        inputs: dict[str, dict[str, Any]], seed: int, timeout_s: float,
+                        zygote: Zygote | None = None) -> dict[str, ProbeOutcome]:
+    """run_reference in a process of its own (forked from `zygote`, else exec'd), through the same
+    files as the probe channel (safetensors, never pickle)."""
     with tempfile.TemporaryDirectory(prefix="grader-ref-") as tmp:
         folder = Path(tmp)
         for probe in probes:
@@ -106,26 +136,19 @@ def run_reference_apart(course_root: Path, assignment: str, solution: Path, prob
         request = {"course": str(course_root), "assignment": assignment, "solution": str(solution),
                    "probes": [p.name for p in probes], "seed": seed}
         (folder / "request.json").write_text(json.dumps(request), encoding="utf-8")
-        done = subprocess.run([sys.executable, "-m", "grader.reference", str(folder)], cwd=folder,
-                              capture_output=True, text=True, timeout=timeout_s, check=False)
-        if done.returncode != 0:
-            lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
-            raise ReferenceFailed(lines[-1][:300])
+        if zygote is not None:
+            _run_forked(zygote, folder, timeout_s)
+        else:
+            _run_exec(folder, timeout_s)
         return _read_outcomes(folder, probes)
 
 
 def start_reference(
     pool: ThreadPoolExecutor, solution: Path, probes: list[Probe], inputs: dict[str, dict[str, Any]], seed: int,
-    *, apart: tuple[Path, str, float] | None = None,
+    *, course_root: Path, assignment: str, timeout_s: float, zygote: Zygote | None,
 ) -> Future[dict[str, ProbeOutcome]]:
-    """Run the reference while the student's kernel starts and runs (2 cores: free).
-
-    `apart=(course root, assignment, time limit)`: in a process of its own (see the module's note).
-    """
-    if apart is None:
-        return pool.submit(run_reference, solution, probes, inputs, seed)
-    root, assignment, timeout_s = apart
-    return pool.submit(run_reference_apart, root, assignment, solution, probes, inputs, seed, timeout_s)
+    """Run the reference while the student's kernel starts and runs (2 cores: free)."""
+    return pool.submit(run_reference_apart, course_root, assignment, solution, probes, inputs, seed, timeout_s, zygote)
 
 
 def _main(folder: Path) -> None:

@@ -2,8 +2,9 @@
 
 Each re-grade is the full trusted pipeline (a fresh sandboxed kernel, probes, judged here), the
 same as `grade NOTEBOOK`; what is kept between runs is only what does not depend on the
-submission: the fork server that has already imported torch and ipykernel (every kernel is a
-fresh fork of it), and the grader's own imports (torch for the reference solution, the checks).
+submission: the fork server that has already imported torch and ipykernel (every kernel, and
+every reference run, is a fresh fork of it), the grader's own imports, and the next kernel, started
+(nothing run in it) while the student edits.
 
 A save is noticed by polling the file's size and modification time: editors and Jupyter replace
 the file in one rename, and polling needs no extra dependency and works on every platform.
@@ -18,10 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from grader.grade import GradeOptions, grade_notebook_async
+from grader.kernel_lease import KernelLease
 from grader.report import GradeReport
 
-POLL_S = 0.05
-SETTLE_S = 0.05  # a file still being written keeps changing: wait until it holds still this long
+POLL_S = 0.02
+SETTLE_S = 0.03  # a file still being written keeps changing: wait until it holds still this long
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
@@ -47,25 +49,42 @@ async def _next_save(path: Path, last: tuple[int, int] | None) -> tuple[int, int
 async def watch(path: Path, options: GradeOptions, show: Callable[[GradeReport, float], None],
                 runs: int | None = None) -> None:
     """Grade now, then after every save (`runs`: stop after that many gradings, for tests)."""
-    from grader.bulk import zygote_environment
+    from grader.grade import open_spare, zygote_environment
     from grader.zygote.client import Zygote
 
     with tempfile.TemporaryDirectory(prefix="grader-watch-") as tmp:
         zygote = Zygote(Path(tmp), zygote_environment(jobs=1))
         await asyncio.to_thread(zygote.start)
+        # The next grading's kernel, started while the student edits (grader/kernel_lease.py).
+        spare: asyncio.Future[KernelLease | None] | None = None
         try:
             done = 0
             stamp = _stamp(path)
             while runs is None or done < runs:
                 started = time.perf_counter()
-                report = await grade_notebook_async(path, options, zygote)
+                lease, spare = (await spare if spare is not None else None), None
+                report = await grade_notebook_async(path, options, zygote, spare=lease)
                 show(report, time.perf_counter() - started)
                 done += 1
                 if runs is not None and done >= runs:
                     break
+                spare = asyncio.ensure_future(open_spare(options, zygote, report.assignment))
                 stamp = await _next_save(path, stamp)
         finally:
+            if spare is not None:
+                await _discard(spare)
             zygote.stop()
+
+
+async def _discard(spare: asyncio.Future[KernelLease | None]) -> None:
+    """Stop the spare kernel, also when Ctrl-C came while it was starting (let it finish starting
+    first, under a second: a start cut in the middle could leave a kernel nobody stops)."""
+    try:
+        lease = await spare
+    except Exception:
+        return
+    if lease is not None:
+        await lease.discard()
 
 
 def run_watch(path: Path, options: GradeOptions, show: Callable[[GradeReport, float], None]) -> int:

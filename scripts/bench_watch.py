@@ -52,6 +52,9 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("notebook", nargs="?", type=Path, default=ROOT / "solutions" / "hw3.ipynb")
     parser.add_argument("--saves", type=int, default=5)
+    parser.add_argument("--pause", type=float, default=1.5,
+                        help="seconds between a score and the next save (a student reads it, edits, saves;"
+                        " the next kernel is started in that time)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / args.notebook.name
@@ -67,7 +70,7 @@ def main() -> int:
             print(f"first grading (fork server start included): {time.perf_counter() - first:.2f} s")
             times, scores = [], []
             for i in range(args.saves):
-                time.sleep(0.3)
+                time.sleep(args.pause)
                 nb.cells.append(nbformat.v4.new_code_cell(f"edit_{i} = {i}"))
                 saved = time.perf_counter()
                 nbformat.write(nb, target)

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from grader.bulk import kernel_threads
+from grader.grade import kernel_threads
 
 
 def pytest_configure(config: pytest.Config) -> None:

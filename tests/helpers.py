@@ -10,8 +10,7 @@ from pathlib import Path
 
 import nbformat
 
-from grader.bulk import zygote_environment
-from grader.grade import GradeOptions, grade_notebook
+from grader.grade import GradeOptions, grade_notebook, zygote_environment
 from grader.notebook import cell_marks
 from grader.report import GradeReport
 from grader.zygote.client import Zygote
@@ -65,12 +64,14 @@ def shared_zygote() -> Zygote:
 
 def grade(nb_or_path: nbformat.NotebookNode | Path, tmp_path: Path, name: str = "submission.ipynb",
           fork: bool = True, **options) -> GradeReport:
-    """Grade in-process; `fork=False` starts the kernel the way a single `grade` command does."""
+    """Grade in-process; `fork=False` exec's the kernel (`--exec-kernels`, the path where fork
+    servers are not supported). A single `grade` command forks from a fork server of its own,
+    as the shared one here does (its start and stop are tested through the CLI)."""
     path = nb_or_path if isinstance(nb_or_path, Path) else write(nb_or_path, tmp_path / name)
     zygote = options.pop("zygote", None)
     if fork and zygote is None:
         zygote = shared_zygote()
-    return grade_notebook(path, GradeOptions(**options), zygote)
+    return grade_notebook(path, GradeOptions(**options, exec_kernels=not fork), zygote)
 
 
 def lost(report: GradeReport) -> set[str]:

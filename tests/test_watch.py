@@ -80,3 +80,58 @@ def test_watch_is_for_one_notebook(tmp_path):
     done = subprocess.run([sys.executable, "-m", "grader.cli", str(tmp_path), "--watch", "-o", str(tmp_path / "o")],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "--watch" in done.stderr
+
+
+def _kernels_of(zygote) -> list[psutil.Process]:
+    return [p for p in psutil.Process(zygote._process.pid).children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_a_regrade_starts_from_the_spare_kernel_started_before_the_save(tmp_path):
+    """The kernel for the next grading is started while the student edits: the re-grade after a
+    save does not wait for one, still runs in a fresh one, and nothing is left at the end."""
+    import asyncio
+
+    from grader.grade import GradeOptions
+    from grader.watch import watch
+
+    target = write(solution("hw3"), tmp_path / "hw3.ipynb")
+    reports = []
+
+    def show(report, _seconds):
+        reports.append(report)
+        if len(reports) == 1:  # the student saves a new version after the first grade
+            threading.Timer(1.0, lambda: write(with_cells(solution("hw3"), replace={"softmax": BROKEN_SOFTMAX}),
+                                               target)).start()
+
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    asyncio.run(asyncio.wait_for(watch(target, GradeOptions(), show, runs=2), 300))
+    first, second = reports
+    assert first.score == 18 and second.score < 18  # the second grade is the new notebook's
+    assert first.timings["kernel start"] > 0.05
+    assert second.timings["kernel start"] < 0.05, second.timings  # it was started before the save
+    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
+    _, alive = psutil.wait_procs(left, timeout=10)
+    assert not alive, f"left running: {[p.cmdline()[:4] for p in alive]}"
+
+
+def test_a_spare_kernel_on_other_terms_is_stopped_not_used(tmp_path):
+    import asyncio
+
+    from grader.grade import GradeOptions, grade_notebook_async, open_spare
+    from tests.helpers import shared_zygote
+
+    zygote = shared_zygote()
+    target = write(solution("hw3"), tmp_path / "hw3.ipynb")
+
+    async def run():
+        spare = await open_spare(GradeOptions(), zygote, "hw3")
+        assert spare is not None and len(_kernels_of(zygote)) >= 1
+        spare_folder = spare.folder
+        report = await grade_notebook_async(target, GradeOptions(budget_s=999), zygote, spare=spare)
+        return report, spare_folder
+
+    report, spare_folder = asyncio.run(run())
+    assert report.score == 18 and report.timings["kernel start"] > 0.05  # a kernel of its own: other limits
+    assert not spare_folder.exists()
+    _, alive = psutil.wait_procs(_kernels_of(shared_zygote()), timeout=10)
+    assert not alive

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -72,7 +73,11 @@ class ZygoteProcess:
         while self.poll() is None:
             if deadline is not None and time.monotonic() > deadline:
                 raise subprocess.TimeoutExpired(f"kernel {self.pid}", timeout or 0)
-            time.sleep(0.02)
+            # Woken by the exit status as it arrives (a reference run is waited for this way),
+            # else every 20 ms (a zygote that went away leaves a socket that is always readable).
+            readable, _, _ = select.select([self._conn], [], [], 0.02)
+            if readable and self.poll() is None:
+                time.sleep(0.02)
         assert self.returncode is not None
         return self.returncode
 
@@ -100,9 +105,12 @@ def _alive(pid: int) -> bool:
 class Zygote:
     """One zygote process serving any number of kernels; a context manager."""
 
-    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+    def __init__(self, workdir: Path, env: dict[str, str], *, many: bool = True) -> None:
+        """`many`: it will serve many gradings (bulk, --watch), so it pre-imports what every
+        grading's reference run needs too; a single grading's own fork server does not."""
         self.workdir = workdir
         self.env = env
+        self.many = many
         self._socket_dir: str | None = None
         self.socket_path = ""
         self._process: subprocess.Popen[bytes] | None = None
@@ -125,7 +133,7 @@ class Zygote:
         # `-s`: no user site-packages (HOME may be anywhere); `-P` (3.11+): no cwd on sys.path.
         flags = ["-s", "-P"] if sys.version_info >= (3, 11) else ["-s"]
         self._process = subprocess.Popen(
-            [sys.executable, *flags, "-m", "grader.zygote.server", self.socket_path],
+            [sys.executable, *flags, "-m", "grader.zygote.server", self.socket_path, *(["--reference-too"] if self.many else [])],
             env=scrub_secrets(self.env), cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
         )
         log.close()
@@ -156,12 +164,19 @@ class Zygote:
             self._socket_dir = None
 
     def spawn(self, kernel_args: list[str], env: dict[str, str], cwd: str, log: str) -> ZygoteProcess:
+        """Fork a kernel (sandboxed by the child itself, from `kernel_args`)."""
+        return self._fork({"kernel_args": kernel_args, "env": env, "cwd": cwd, "log": log})
+
+    def spawn_reference(self, folder: str, log: str) -> ZygoteProcess:
+        """Fork a run of `grader.reference` on FOLDER (trusted: the instructor's solution, no sandbox)."""
+        return self._fork({"reference": folder, "log": log})
+
+    def _fork(self, request: dict[str, Any]) -> ZygoteProcess:
         if self._process is None or self._process.poll() is not None:
             raise ZygoteError("the kernel fork server is not running")
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         conn.settimeout(SPAWN_TIMEOUT_S)
         conn.connect(self.socket_path)
-        request = {"kernel_args": kernel_args, "env": env, "cwd": cwd, "log": log}
         conn.sendall((json.dumps(request) + "\n").encode())
         reply = b""
         while b"\n" not in reply:

@@ -1,9 +1,14 @@
 """The zygote: imports torch and ipykernel once, then forks a fresh kernel per request.
 
-Run as `python -m grader.zygote.server SOCKET_PATH`. It prints `ready` when it listens. Each
+Run as `python -m grader.zygote.server SOCKET_PATH [--reference-too]`. It prints `ready` when it listens. Each
 client connection carries one JSON request line, gets back `{"pid": N}` once the child is its
 own session leader, and later `{"exit": CODE}` (negative: killed by that signal). Closing the
 connection early kills the child's process group.
+
+A request with `"reference": FOLDER` forks the grader's reference run instead of a kernel
+(`python -m grader.reference FOLDER` without a new interpreter and a second torch import): the
+child is trusted code on trusted inputs, so it gets no sandbox, and it shares the zygote's pages
+with the kernels, which is what keeps one grading's process tree under 650 MB (docs/platforms.md).
 
 Traps handled here (measured, see docs/architecture.md, "The fork server"): no parallel torch op may run before fork (GNU
 OpenMP deadlocks the children), so torch is imported, never used; RNGs are reseeded per child;
@@ -14,13 +19,17 @@ watches the zygote).
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+import re
 import select
 import signal
 import socket
 import struct
 import sys
+from pathlib import Path
+from typing import Any
 
 POLL_S = 0.05
 # The sandbox modules come first: a forked child must find them already imported, so that it
@@ -28,12 +37,27 @@ POLL_S = 0.05
 PRELOAD = ("grader.sandbox.session", "grader.sandbox.apply", "grader.sandbox.launch", "grader.sandbox.namespaces",
            "grader.sandbox.landlock", "grader.sandbox.network", "grader.sandbox.privileges",
            "torch", "numpy", "safetensors.torch", "IPython", "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger")
+# With `--reference-too` (a fork server serving many gradings): the reference run's own modules
+# (pydantic, nbformat, the probe channel; public grader code with nothing of a course in it),
+# ~0.4 s once instead of in every fork. A single grading's fork server leaves them to its one
+# reference run, which imports them on the other core while the kernel starts.
+REFERENCE_PRELOAD = ("grader.reference",)
 
 
-def preload() -> None:
+def preload(names: tuple[str, ...]) -> None:
     import importlib
 
-    for name in PRELOAD:
+    # ipykernel's debugger would import debugpy (~8 MB, 50 ms): nobody attaches a debugger to a
+    # grading kernel. Hidden only while ipykernel is imported; a notebook may still import it.
+    sys.modules["debugpy"] = None  # type: ignore[assignment]
+    try:
+        _import_all(importlib, names)
+    finally:
+        del sys.modules["debugpy"]
+
+
+def _import_all(importlib: Any, names: tuple[str, ...]) -> None:
+    for name in names:
         try:
             importlib.import_module(name)
         except Exception:  # a missing optional module only costs its import time in the child
@@ -51,8 +75,8 @@ def _reseed() -> None:
         sys.modules["torch"].manual_seed(seed)
 
 
-def _become_kernel(request: dict, zygote_pid: int, inherited: list[socket.socket], ready_w: int) -> None:
-    """In the forked child: detach, clean up what the zygote held, sandbox, then run ipykernel."""
+def _detach(request: dict, inherited: list[socket.socket], ready_w: int) -> None:
+    """In any forked child, first: a session of its own, nothing the zygote held, stdio to the log."""
     os.setsid()  # before the pid is reported: the grader signals the whole group
     os.write(ready_w, b"1")
     os.close(ready_w)
@@ -62,9 +86,6 @@ def _become_kernel(request: dict, zygote_pid: int, inherited: list[socket.socket
     for signum in (signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE, signal.SIGHUP):
         signal.signal(signum, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    os.chdir(request["cwd"])
-    os.environ.clear()
-    os.environ.update(request["env"])
     log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
@@ -72,6 +93,28 @@ def _become_kernel(request: dict, zygote_pid: int, inherited: list[socket.socket
     os.dup2(log, 2)
     os.close(log)
     os.close(null)
+
+
+def _become_reference(request: dict) -> None:
+    """In the forked child: the instructor's solution on the probes' inputs, results to files."""
+    import traceback
+
+    from grader.reference import _main
+
+    try:
+        os.chdir(request["reference"])
+        _main(Path(request["reference"]))
+    except BaseException:  # the grader reports the traceback's last line to the instructor
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(1)
+
+
+def _become_kernel(request: dict, zygote_pid: int) -> None:
+    """In the forked child: sandbox, then run ipykernel."""
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
     _reseed()
     # Nothing the notebook wrote may be importable before the sandbox is applied: the modules
     # applying it were imported before fork (PRELOAD), and the scratch dir (cwd) joins sys.path
@@ -97,7 +140,12 @@ def _spawn(request: dict, listener: socket.socket, conns: list[socket.socket]) -
         code = 0
         try:
             os.close(ready_r)
-            _become_kernel(request, os.getppid(), [listener, *conns], ready_w)
+            zygote_pid = os.getppid()
+            _detach(request, [listener, *conns], ready_w)
+            if "reference" in request:
+                _become_reference(request)
+            else:
+                _become_kernel(request, zygote_pid)
         except BaseException as exc:  # report why the kernel never started, then leave
             code = 1
             try:
@@ -215,12 +263,72 @@ def _reap(kernel_of: dict[socket.socket, int], conn_of: dict[int, socket.socket]
             conn.close()
 
 
+MADV_PAGEOUT = 21  # Linux 5.4+
+CUDA_LIBRARY = re.compile(r"^lib(cu|nv|torch_cuda|c10_cuda|nccl|cudnn|caffe2_nvrtc)\w*\.so")
+
+
+def page_out_libraries() -> int:
+    """On a machine without a GPU, hand back to the OS the pages of the CUDA libraries that
+    importing torch read; returns how many kB of the zygote's memory that freed.
+
+    The CUDA build of torch loads cuBLAS, NVRTC, nvJitLink and the like at import, and ~130 MB
+    of them stay resident in the zygote for as long as it lives, though no kernel on a CPU
+    calls them: a fifth of one grading's memory. MADV_PAGEOUT reclaims only pages that no other
+    process maps. The libraries CPU kernels do use (libtorch_cpu, libpython) are left alone: a
+    kernel would read them back from disk.
+    """
+    import ctypes
+
+    from grader.device import cuda_present
+
+    if cuda_present():
+        return 0
+    try:
+        madvise = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):
+        return 0
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    before = _rss_kb()
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            lines = maps.read().splitlines()
+    except OSError:
+        return 0
+    for line in lines:
+        fields = line.split(maxsplit=5)
+        if len(fields) < 6 or not CUDA_LIBRARY.search(os.path.basename(fields[5])):
+            continue
+        start, end = (int(x, 16) for x in fields[0].split("-"))
+        if madvise(start, end - start, MADV_PAGEOUT) != 0:
+            return 0  # a kernel older than 5.4 (EINVAL): nothing reclaimed, nothing lost
+    return max(0, before - _rss_kb())
+
+
+def _rss_kb() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        return 0
+
+
 def main() -> None:
     # The zygote's start directory must not leak into every kernel's imports (`-P` does this on 3.11+).
     while sys.path and sys.path[0] in ("", os.getcwd()):
         del sys.path[0]
-    preload()
-    serve(sys.argv[1])
+    preload(PRELOAD + (REFERENCE_PRELOAD if "--reference-too" in sys.argv[2:] else ()))
+    # Every object imported so far leaves the garbage collector's view: a forked child's
+    # collections would otherwise write to each one's header and copy every page of them.
+    gc.collect()
+    gc.freeze()
+    page_out_libraries()
+    try:
+        serve(sys.argv[1])
+    except SystemExit:  # SIGTERM from the grader
+        pass
+    # Every kernel is killed by now (serve's `finally`): skip the interpreter's teardown of torch
+    # and ipykernel, 0.8 s at every stop.
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.bulk import zygote_environment
+from grader.grade import zygote_environment
 from grader.report import GradeReport
 from grader.sandbox.apply import NAMESPACE_PROTECTIONS
 from grader.zygote.client import Zygote

@@ -245,8 +245,7 @@ def test_huge_messages_are_capped_in_the_report_and_the_terminal():
 # --- the kernel's environment is built in one place, without secrets ----------------------------
 
 def test_kernel_and_zygote_environments_carry_no_secret(tmp_path, monkeypatch):
-    from grader.bulk import zygote_environment
-    from grader.grade import KERNEL_VARIABLES, kernel_environment
+    from grader.grade import KERNEL_VARIABLES, kernel_environment, zygote_environment
 
     monkeypatch.setenv("GRADER_TEST_API_TOKEN", "s3cret")
     monkeypatch.setenv("MY_PASSWORD", "hunter2")
