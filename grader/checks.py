@@ -56,6 +56,9 @@ class Verdict:
 PASS = Verdict(1.0)
 
 
+DEFAULT_PROBE_TIMEOUT_S = 10.0
+
+
 @dataclass(frozen=True)
 class Probe:
     name: str
@@ -63,13 +66,20 @@ class Probe:
     uses: tuple[str, ...]
     inputs: InputMaker = field(default=lambda rng: {})
     hidden: bool = False
-    timeout_s: float = 10.0
+    # A limit of its own (a training run, a timing measured by the grader): the probe then runs in
+    # a round trip of its own, timed by the grader alone. None: DEFAULT_PROBE_TIMEOUT_S, and the
+    # probe may share one round trip with others (grader/student_kernel.py, "batches").
+    timeout_s: float | None = None
     helpers: tuple[Callable[..., Any], ...] = ()  # functions the probe calls, shipped with it
     # False: judged on its own terms (e.g. a trained model measured on held-out data), so no
     # reference outcome is computed or stored; its checks take a `facts_judge`, which receives the
     # facts of `Assignment.prepare` (a plain `judge` still works: it gets them as
     # `ProbeOutcome("ok", facts)`, the contract before facts were explicit).
     reference: bool = True
+
+    @property
+    def limit_s(self) -> float:
+        return DEFAULT_PROBE_TIMEOUT_S if self.timeout_s is None else self.timeout_s
 
     def seed(self, submission_seed: int) -> int:
         """Public probes get a seed of their own name; hidden ones mix in the submission's."""

@@ -270,8 +270,7 @@ async def _run_in(g: Grading, lease: KernelLease, probes: list[Probe], inputs: d
             with g.stages.stage("cells"):
                 await run.run_cells([CellPlan(i, c.source, cell_marks(c)) for i, c in g.loaded.code_cells])
             with g.stages.stage("probes"):
-                for probe in probes:
-                    outcomes[probe.name] = await run.run_probe(probe, inputs[probe.name], probe.seed(seed))
+                outcomes.update(await run.run_probes(probes, inputs, {p.name: p.seed(seed) for p in probes}))
         except Exception as exc:  # e.g. a restart failed: keep what ran, the rest scores as not run
             g.errors.append(f"the notebook's kernel failed: {type(exc).__name__}: {clean(str(exc), 200)}")
         finally:

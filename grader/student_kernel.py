@@ -13,13 +13,23 @@ Time: every cell, replay, probe and ping takes its limit from the submission's o
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from grader.checks import Probe
 from grader.execute import LOST_CONNECTION, KernelSession, RunResult
-from grader.probe import ProbeOutcome, ProbeResultError, kernel_call, probe_source, read_result, write_inputs
+from grader.probe import (
+    ProbeOutcome,
+    ProbeResultError,
+    kernel_batch_call,
+    kernel_call,
+    probe_source,
+    read_result,
+    write_inputs,
+)
 from grader.report import CellRecord
 from grader.sandbox.limits import MESSAGE_LIMIT
 from grader.timing import PING_TIMEOUT_S, Deadline, Timeouts
@@ -136,7 +146,117 @@ class StudentRun:
         result = await self.kernel.run_cell("pass", self.deadline.cap(PING_TIMEOUT_S))
         return result.status == "ok"
 
+    async def run_probes(self, probes: list[Probe], inputs: dict[str, dict], seeds: dict[str, int]) -> dict[str, ProbeOutcome]:
+        """Every probe, in order. Probes without a time limit of their own share round trips
+        (one cell runs several): each still has its own limit, enforced here, and its own result."""
+        outcomes: dict[str, ProbeOutcome] = {}
+        queue = list(probes)
+        while queue:
+            batch = []
+            for probe in queue:
+                if not self._batchable(probe):
+                    break
+                batch.append(probe)
+            if len(batch) < 2:
+                probe = queue.pop(0)
+                outcomes[probe.name] = await self.run_probe(probe, inputs[probe.name], seeds[probe.name])
+                continue
+            done = await self._run_batch(batch, inputs, seeds)
+            outcomes.update(done)
+            del queue[:len(done)]
+        return outcomes
+
+    def _batchable(self, probe: Probe) -> bool:
+        """Not a probe with a limit of its own (whose time the grader alone must measure), nor one
+        that run_probe would answer without running (a broken function, no kernel, no time)."""
+        return (probe.timeout_s is None and probe.name not in self.timeouts.per_probe_s
+                and not any(name in self._broken for name in probe.uses)
+                and not self._gave_up() and not self.deadline.expired())
+
+    def _limit(self, probe: Probe) -> float:
+        return self.timeouts.probe(probe.name, probe.limit_s)
+
+    async def _run_batch(self, batch: list[Probe], inputs: dict[str, dict], seeds: dict[str, int]) -> dict[str, ProbeOutcome]:
+        """Run `batch` in one cell; the outcomes of its first probes, at least one."""
+        outs = [self.io_dir / f"{probe.name}.out" for probe in batch]
+        calls = []
+        for probe, out_path in zip(batch, outs):
+            in_path = self.io_dir / f"{probe.name}.in"
+            out_path.unlink(missing_ok=True)
+            write_inputs(in_path, inputs[probe.name])
+            calls.append((probe_source(probe.fn, probe.helpers), probe.fn.__name__, list(probe.uses), in_path, out_path,
+                          seeds[probe.name]))
+        progress = _Progress(outs, [self._limit(p) for p in batch])
+        watcher = asyncio.ensure_future(self._watch(progress))
+        try:
+            result = await self.kernel.run_cell(kernel_batch_call(calls), self.deadline.cap(sum(progress.limits) + PING_TIMEOUT_S))
+        finally:
+            watcher.cancel()
+        progress.advance()
+        outcomes: dict[str, ProbeOutcome] = {}
+        for i, probe in enumerate(batch):
+            if i >= progress.finished or i == progress.overran:
+                break
+            outcomes[probe.name] = self._read(probe, outs[i], result, progress.durations[i])
+        if len(outcomes) == len(batch):
+            return outcomes
+        probe = batch[len(outcomes)]
+        if progress.overran == len(outcomes):  # stopped here, at its own limit
+            failed = RunResult("timeout", progress.limits[progress.overran], "did not finish within its limit")
+        elif result.status in ("timeout", "dead"):
+            failed = result
+        else:  # the cell ended early without it (SystemExit, an interrupt of its own): run it alone
+            outcomes[probe.name] = await self.run_probe(probe, inputs[probe.name], seeds[probe.name])
+            return outcomes
+        outcomes[probe.name] = await self._failed(probe, failed, progress.limits[len(outcomes)])
+        return outcomes
+
+    async def _watch(self, progress: _Progress) -> None:
+        """Each probe's own limit, inside a batch: interrupt the one that overruns, and end the
+        kernel if the interrupt is ignored (as a probe alone would be: nbclient, then the ping)."""
+        interrupted_at = 0.0
+        while True:
+            await asyncio.sleep(WATCH_S)
+            progress.advance()
+            if progress.finished >= len(progress.limits):
+                return
+            now = time.monotonic()
+            if progress.overran is None and now - progress.since > progress.limits[progress.finished]:
+                progress.overran, interrupted_at = progress.finished, now
+                await self.kernel.interrupt()
+            elif progress.overran is not None and now - interrupted_at > PING_TIMEOUT_S:
+                await self.kernel.kill()
+                return
+
+    def _read(self, probe: Probe, out_path: Path, result: RunResult, duration_s: float) -> ProbeOutcome:
+        try:
+            outcome = read_result(out_path, probe.uses)
+        except ProbeResultError as exc:
+            detail = str(exc)
+            if result.status == "error" and result.error:
+                detail += f"; the kernel reported {result.error}"
+            return ProbeOutcome("invalid", {}, detail=detail, duration_s=duration_s)
+        outcome.duration_s = duration_s
+        return outcome
+
+    async def _failed(self, probe: Probe, result: RunResult, timeout: float) -> ProbeOutcome:
+        """A probe that did not return (timeout) or took the kernel with it (dead): recover the kernel."""
+        names = ", ".join(probe.uses)
+        if len(probe.uses) == 1:  # only then is the culprit known for sure
+            self._broken[probe.uses[0]] = result.status
+        await self._recover(result, f"the check of {names}")
+        if result.status == "timeout":
+            detail = f"{names} did not return within {timeout:g} s (an endless loop?)"
+        elif result.error == LOST_CONNECTION:
+            detail = (f"{names} printed, displayed or raised more than {MESSAGE_LIMIT >> 20} MB of text at once;"
+                      " the grader refused it and restarted the kernel. Print less: a summary, a shape or a few values")
+        else:
+            detail = f"the kernel died while running {names} (os._exit, a crash or running out of memory)"
+        status: Literal["dead", "timeout"] = "timeout" if result.status == "timeout" else "dead"
+        return ProbeOutcome(status, {}, detail=detail, duration_s=result.duration_s)
+
     async def run_probe(self, probe: Probe, inputs: dict, seed: int) -> ProbeOutcome:
+        """One probe in a round trip of its own."""
         broken = {name: self._broken[name] for name in probe.uses if name in self._broken}
         if broken:
             # Calling it again would cost another timeout or kernel restart for the same verdict.
@@ -151,27 +271,30 @@ class StudentRun:
         out_path.unlink(missing_ok=True)
         write_inputs(in_path, inputs)
         code = kernel_call(probe_source(probe.fn, probe.helpers), probe.fn.__name__, list(probe.uses), in_path, out_path, seed)
-        timeout = self.deadline.cap(self.timeouts.probe(probe.name, probe.timeout_s))
+        timeout = self.deadline.cap(self._limit(probe))
         result = await self.kernel.run_cell(code, timeout)
-        names = ", ".join(probe.uses)
         if result.status in ("timeout", "dead"):
-            if len(probe.uses) == 1:  # only then is the culprit known for sure
-                self._broken[probe.uses[0]] = result.status
-            await self._recover(result, f"the check of {names}")
-            if result.status == "timeout":
-                detail = f"{names} did not return within {timeout:g} s (an endless loop?)"
-            elif result.error == LOST_CONNECTION:
-                detail = (f"{names} printed, displayed or raised more than {MESSAGE_LIMIT >> 20} MB of text at once;"
-                          " the grader refused it and restarted the kernel. Print less: a summary, a shape or a few values")
-            else:
-                detail = f"the kernel died while running {names} (os._exit, a crash or running out of memory)"
-            return ProbeOutcome(result.status, {}, detail=detail, duration_s=result.duration_s)
-        try:
-            outcome = read_result(out_path, probe.uses)
-        except ProbeResultError as exc:
-            detail = str(exc)
-            if result.status == "error" and result.error:
-                detail += f"; the kernel reported {result.error}"
-            return ProbeOutcome("invalid", {}, detail=detail, duration_s=result.duration_s)
-        outcome.duration_s = result.duration_s
-        return outcome
+            return await self._failed(probe, result, timeout)
+        return self._read(probe, out_path, result, result.duration_s)
+
+
+WATCH_S = 0.01  # how often a batch's progress is looked at (its result files appearing)
+
+
+@dataclass
+class _Progress:
+    """How far a batch has got, from the result files that exist (each is written as its probe
+    ends). Only timing is taken from this; the results are read and validated afterwards."""
+
+    outs: list[Path]
+    limits: list[float]
+    finished: int = 0  # probes whose result file exists
+    since: float = field(default_factory=time.monotonic)  # when the current probe started
+    durations: list[float] = field(default_factory=list)
+    overran: int | None = None  # the probe interrupted at its limit
+
+    def advance(self) -> None:
+        while self.finished < len(self.outs) and self.outs[self.finished].exists():
+            now = time.monotonic()
+            self.durations.append(now - self.since)
+            self.finished, self.since = self.finished + 1, now

@@ -6,13 +6,16 @@ submission: the fork server that has already imported torch and ipykernel (every
 every reference run, is a fresh fork of it), the grader's own imports, and the next kernel, started
 (nothing run in it) while the student edits.
 
-A save is noticed by polling the file's size and modification time: editors and Jupyter replace
-the file in one rename, and polling needs no extra dependency and works on every platform.
+A save is noticed by polling the file's size and modification time every 10 ms: editors and
+Jupyter replace the file in one rename, and polling needs no extra dependency and works on every
+platform. A file that changed is graded at once if it is a whole JSON document, else when it has
+held still for 50 ms (an editor still writing it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,8 +25,8 @@ from grader.grade import GradeOptions, grade_notebook_async
 from grader.kernel_lease import KernelLease
 from grader.report import GradeReport
 
-POLL_S = 0.02
-SETTLE_S = 0.03  # a file still being written keeps changing: wait until it holds still this long
+POLL_S = 0.01
+SETTLE_S = 0.05  # a file still being written keeps changing: wait until it holds still this long
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
@@ -34,13 +37,26 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return st.st_mtime_ns, st.st_size
 
 
+def _whole_notebook(path: Path, stamp: tuple[int, int]) -> bool:
+    """Is the file, as it is now, a complete JSON document that did not change while read? Then
+    it was saved in one go (Jupyter renames a finished file over the old one) and there is no
+    need to wait for it to hold still; a half-written file is never valid JSON."""
+    try:
+        complete = isinstance(json.loads(path.read_bytes()), dict)
+    except (OSError, ValueError):
+        return False
+    return complete and _stamp(path) == stamp
+
+
 async def _next_save(path: Path, last: tuple[int, int] | None) -> tuple[int, int] | None:
-    """Wait until the file differs from `last` and has held still for SETTLE_S."""
+    """Wait until the file differs from `last` and is whole, or has held still for SETTLE_S."""
     while True:
         await asyncio.sleep(POLL_S)
         now = _stamp(path)
         if now is None or now == last:
             continue
+        if _whole_notebook(path, now):
+            return now
         await asyncio.sleep(SETTLE_S)
         if _stamp(path) == now:
             return now
