@@ -36,6 +36,7 @@ from grader.plaintext import clean
 from grader.probe import ProbeOutcome, ProbeResultError, read_result
 from grader.reference import SETUP_ADVICE, start_reference
 from grader.report import CheckResult, GradeReport, Submission, error_report
+from grader.sandbox import bwrap
 from grader.sandbox.policy import sandbox_environment, scrub_secrets
 from grader.scoring import Context, score_check
 from grader.scratch import scratch_folder
@@ -250,16 +251,17 @@ async def _run_in(g: Grading, lease: KernelLease, probes: list[Probe], inputs: d
         reference = (start_reference(pool, course.solution_path(name), hidden, inputs, seed, course_root=course.root,
                                      assignment=name, timeout_s=timeouts.budget_s, zygote=g.zygote)
                      if have_reference else None)
+        kernel_zygote = kernel_fork_server(options, g.zygote)
         with g.stages.stage("sandbox set-up"):
-            session = lease.set_up(g.zygote)
+            session = lease.set_up(kernel_zygote)
         run = StudentRun(session, lease.io_dir, timeouts, deadline)
         try:
             with g.stages.stage("kernel start"):
-                await lease.start(g.zygote)
+                await lease.start(kernel_zygote)
         except Exception as exc:
             raise Unusable(kernel_start_message(exc)) from None
         low = options.low_memory
-        if reference is not None and g.zygote is None and (memory_room.is_low() if low is None else low):
+        if reference is not None and kernel_zygote is None and (memory_room.is_low() if low is None else low):
             # Exec'd kernels only (forked ones share torch with the reference): one torch at a
             # time in the process tree, since the reference process holds ~290 MB of its own
             # until it exits, and so does the kernel once a cell imports torch. hw3: 908 -> ~740
@@ -299,8 +301,23 @@ def _timeouts(options: GradeOptions, assignment: Assignment, per_probe_s: dict[s
                             per_probe_s=per_probe_s)
 
 
+def kernel_fork_server(options: GradeOptions, zygote: Zygote | None) -> Zygote | None:
+    """The fork server to fork the kernel from; None: exec it. Where a forked child cannot make the
+    sandbox's namespaces but bubblewrap can (unprivileged user namespaces restricted to allowed
+    programs, as Ubuntu 24.04's AppArmor rule does), the kernel is exec'd through bwrap: the
+    sandbox comes before the memory saved (the reference is still forked)."""
+    if zygote is None or not options.sandbox or zygote.namespaces_missing is None:
+        return zygote
+    if bwrap.unusable_reason() is None:
+        log.info("kernels are exec'd through bwrap: a forked kernel could not make namespaces (%s)",
+                 zygote.namespaces_missing)
+        return None
+    return zygote
+
+
 def lease_terms(options: GradeOptions, assignment: Assignment, device: str, zygote: Zygote | None) -> LeaseTerms:
-    return LeaseTerms(sandbox=options.sandbox, cuda=device.startswith("cuda"), zygote_id=id(zygote) if zygote else 0,
+    kernel_zygote = kernel_fork_server(options, zygote)
+    return LeaseTerms(sandbox=options.sandbox, cuda=device.startswith("cuda"), zygote_id=id(kernel_zygote) if kernel_zygote else 0,
                       cpu_s=max(1800, int(3 * _timeouts(options, assignment).budget_s)))
 
 
@@ -326,7 +343,7 @@ async def open_spare(options: GradeOptions, zygote: Zygote, assignment_name: str
         log.warning("could not prepare a spare kernel: %r", exc)
         return None
     try:
-        await lease.start(zygote)
+        await lease.start(kernel_fork_server(options, zygote))
     except Exception as exc:
         log.warning("could not start a spare kernel: %r", exc)
         lease.close()

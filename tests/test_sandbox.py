@@ -107,15 +107,15 @@ def build(case: Case, values: dict[str, str]) -> nbformat.NotebookNode:
                       append=[fill(s) for s in case.append], prepend=[fill(s) for s in case.prepend])
 
 
-# Every case runs in a kernel exec'd through the wrapper (the `grade` command's path); those
-# that test containment also in a kernel forked from the zygote (bulk grading's path).
-ZYGOTE_TOO = {"memory bomb", "fork bomb", "processes that escape their session", "segfault",
-              "reading solutions, other submissions and reports", "connecting to local ports", "deleting files",
-              "a huge exception text", "a graded function that prints a huge message"}
-RUNS = [(c, False) for c in CASES] + [(c, True) for c in CASES if c.name in ZYGOTE_TOO and not c.via_cli]
+# Every case runs in a kernel forked from a fork server (every grading's path on Linux); those
+# that test containment also in a kernel exec'd through the wrapper (--exec-kernels, off Linux).
+EXEC_TOO = {"memory bomb", "fork bomb", "processes that escape their session", "segfault",
+            "reading solutions, other submissions and reports", "connecting to local ports", "deleting files",
+            "a huge exception text", "a graded function that prints a huge message"}
+RUNS = [(c, True) for c in CASES] + [(c, False) for c in CASES if c.name in EXEC_TOO and not c.via_cli]
 
 
-@pytest.mark.parametrize("case,fork", RUNS, ids=[c.name.replace(" ", "-") + ("-forked" if f else "") for c, f in RUNS])
+@pytest.mark.parametrize("case,fork", RUNS, ids=[c.name.replace(" ", "-") + ("" if f else "-exec") for c, f in RUNS])
 def test_adversarial_case(case: Case, fork: bool, tmp_path, monkeypatch, protections):
     if case.risky:
         needed = ("memory", "process count", "cleanup of every process the kernel started", "CPU time")

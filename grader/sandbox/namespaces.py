@@ -158,6 +158,44 @@ def _proxy(child: int, keep: int) -> None:
     os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
 
 
+def unusable_reason() -> str | None:
+    """None when a forked child can make the namespaces `enter` makes; else why not.
+
+    Tried, not guessed from sysctls (Debian's unprivileged_userns_clone, Ubuntu's AppArmor rule
+    for unprivileged user namespaces, a container's seccomp filter all differ): a child makes them
+    and mounts a tmpfs inside. Call it in a single-threaded process (the zygote does, at start).
+    """
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        message = b"ok"
+        try:
+            os.close(read_end)
+            flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWNET
+            if os.geteuid() == 0:
+                _unshare(flags)
+            else:
+                uid, gid = os.getuid(), os.getgid()
+                _unshare(CLONE_NEWUSER | flags)
+                _write("/proc/self/setgroups", "deny")
+                _write("/proc/self/uid_map", f"{uid} {uid} 1\n")
+                _write("/proc/self/gid_map", f"{gid} {gid} 1\n")
+            _mount(None, "/", None, MS_REC | MS_PRIVATE)
+            _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m")
+        except BaseException as exc:  # anything at all: the answer is "no", with the reason
+            message = f"{type(exc).__name__}: {exc}".encode()[:300]
+        finally:
+            try:
+                os.write(write_end, message)
+            finally:
+                os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as answer:
+        message = answer.read()
+    os.waitpid(pid, 0)
+    return None if message == b"ok" else message.decode(errors="replace") or "the test process died"
+
+
 def enter(policy: SandboxPolicy, extra_read_write: list[str], status: SandboxStatus) -> None:
     """Move the calling single-threaded process into namespaces of its own (see the module doc).
 

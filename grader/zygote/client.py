@@ -115,6 +115,8 @@ class Zygote:
         self._socket_dir: str | None = None
         self.socket_path = ""
         self._process: subprocess.Popen[bytes] | None = None
+        # Why a kernel forked here could not have namespaces of its own (None: it can).
+        self.namespaces_missing: str | None = None
 
     def __enter__(self) -> Zygote:
         self.start()
@@ -141,11 +143,13 @@ class Zygote:
         assert self._process.stdout is not None
         started = time.monotonic()
         line = self._process.stdout.readline()  # blocks until `ready` or the process ends
-        if line.strip() != b"ready":
+        ready, _, missing = line.decode(errors="replace").strip().partition(" no-namespaces ")
+        if ready != "ready":
             self.stop()
             lines = (self.workdir / "zygote.log").read_text(errors="replace").strip().splitlines()
             raise ZygoteError(f"the kernel fork server did not start ({lines[-1] if lines else 'no output'})")
         self.startup_s = time.monotonic() - started
+        self.namespaces_missing = missing or None
 
     def stop(self) -> None:
         process, self._process = self._process, None

@@ -178,7 +178,7 @@ def _exit_code(status: int) -> int:
     return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
-def serve(socket_path: str) -> None:
+def serve(socket_path: str, namespaces_missing: str | None) -> None:
     grader_pid = os.getppid()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(socket_path)
@@ -192,7 +192,9 @@ def serve(socket_path: str) -> None:
     wake_w.setblocking(False)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
-    print("ready", flush=True)
+    # The first line tells the grader whether kernels forked here can have their namespaces
+    # (tried before torch is imported, while a fork is cheap): `ready`, or `ready no-namespaces WHY`.
+    print("ready" if namespaces_missing is None else f"ready no-namespaces {namespaces_missing}", flush=True)
     pending: dict[socket.socket, bytes] = {}  # connections whose request line is incomplete
     kernel_of: dict[socket.socket, int] = {}
     conn_of: dict[int, socket.socket] = {}
@@ -323,6 +325,9 @@ def main() -> None:
     # The zygote's start directory must not leak into every kernel's imports (`-P` does this on 3.11+).
     while sys.path and sys.path[0] in ("", os.getcwd()):
         del sys.path[0]
+    from grader.sandbox.namespaces import unusable_reason
+
+    namespaces_missing = unusable_reason()
     preload(PRELOAD + (REFERENCE_PRELOAD if "--reference-too" in sys.argv[2:] else ()))
     # Every object imported so far leaves the garbage collector's view: a forked child's
     # collections would otherwise write to each one's header and copy every page of them.
@@ -330,7 +335,7 @@ def main() -> None:
     gc.freeze()
     page_out_libraries()
     try:
-        serve(sys.argv[1])
+        serve(sys.argv[1], namespaces_missing)
     except SystemExit:  # SIGTERM from the grader
         pass
     # Every kernel is killed by now (serve's `finally`): skip the interpreter's teardown of torch

@@ -1,0 +1,58 @@
+"""Where kernels come from: forked from a fork server when it can sandbox them, else exec'd."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from grader.grade import GradeOptions, kernel_fork_server
+from grader.sandbox import bwrap
+from grader.zygote.client import Zygote
+from tests.helpers import ROOT, grade, shared_zygote, solution
+
+
+def _fake(missing: str | None) -> Zygote:
+    zygote = Zygote.__new__(Zygote)
+    zygote.namespaces_missing = missing
+    return zygote
+
+
+def test_kernels_are_execd_through_bwrap_where_a_forked_kernel_cannot_have_namespaces(monkeypatch):
+    restricted = _fake("PermissionError: [Errno 1] Operation not permitted")
+    monkeypatch.setattr(bwrap, "unusable_reason", lambda: None)
+    assert kernel_fork_server(GradeOptions(), restricted) is None  # bwrap can: exec through it
+    assert kernel_fork_server(GradeOptions(sandbox=False), restricted) is restricted  # no sandbox asked for
+    monkeypatch.setattr(bwrap, "unusable_reason", lambda: "bwrap is not installed")
+    assert kernel_fork_server(GradeOptions(), restricted) is restricted  # neither can: the report says what is missing
+    able = _fake(None)
+    assert kernel_fork_server(GradeOptions(), able) is able
+    assert kernel_fork_server(GradeOptions(), None) is None
+
+
+def test_the_fork_server_tells_whether_its_kernels_can_have_namespaces():
+    """Its answer is the one a fresh process finds by trying (root, or user namespaces)."""
+    fresh = subprocess.run([sys.executable, "-c", "from grader.sandbox.namespaces import unusable_reason;"
+                            " print(unusable_reason())"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert fresh.returncode == 0, fresh.stderr
+    assert str(shared_zygote().namespaces_missing) == fresh.stdout.strip()
+
+
+def test_a_grading_execs_its_kernel_when_the_fork_server_cannot_sandbox_it(tmp_path, monkeypatch):
+    if bwrap.unusable_reason() is not None:
+        pytest.skip(f"needs a working bubblewrap: {bwrap.unusable_reason()}")
+    zygote = shared_zygote()
+    forks = []
+    real_spawn = Zygote.spawn
+
+    def spawn(self, *args, **kwargs):
+        forks.append(args)
+        return real_spawn(self, *args, **kwargs)
+
+    monkeypatch.setattr(Zygote, "spawn", spawn)
+    monkeypatch.setattr(zygote, "namespaces_missing", "PermissionError: restricted here")
+    report = grade(solution("hw3"), tmp_path, zygote=zygote)
+    assert report.score == report.max_score == 18
+    assert forks == []  # the kernel was exec'd; the reference was still forked (spawn_reference)
+    assert not [w for w in report.warnings if w.startswith("sandbox")], report.warnings
