@@ -21,6 +21,7 @@ from grader.device import DEVICES, DeviceUnavailable, resolve_device
 if TYPE_CHECKING:
     from grader.grade import GradeOptions
     from grader.report import GradeReport
+    from grader.zygote.process import Zygote
 
 EXIT_OK, EXIT_BELOW_THRESHOLD, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 128 + 2  # the shell's status for SIGINT
@@ -159,6 +160,16 @@ def _main(argv: list[str] | None = None) -> int:
         print(f"grade: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
+    fork_server = _launch_fork_server(args)
+    try:
+        return _run(args, fork_server)
+    finally:
+        if fork_server is not None:  # the grading stops it; not if it ended before it needed it
+            fork_server.stop()
+
+
+def _run(args: argparse.Namespace, fork_server: Zygote | None) -> int:
+    """Everything after the arguments were checked (a single grading's fork server is launched)."""
     from grader.grade import GradeOptions, grade_notebook
     from grader.render import render_report
     from grader.report import fails_under, write_report
@@ -204,7 +215,7 @@ def _main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     if args.watch:
         return watch_notebook(args.notebook, options, args.output)
-    report = grade_notebook(args.notebook, options)
+    report = grade_notebook(args.notebook, options, launched=fork_server)
     if args.output:
         write_report(report, args.output)
     if args.feedback:
@@ -230,6 +241,27 @@ def _main(argv: list[str] | None = None) -> int:
     if args.fail_under is not None and fails_under(report, args.fail_under):
         return EXIT_BELOW_THRESHOLD
     return EXIT_OK
+
+
+def _launch_fork_server(args: argparse.Namespace) -> Zygote | None:
+    """One notebook, no --watch: launch the grading's fork server now, so it imports torch while
+    this process imports the grader (~0.4 s of the ~3 s a grading takes)."""
+    from grader.kernel_env import forks_kernels, zygote_environment
+
+    if args.notebook.is_dir() or args.watch or not forks_kernels(args.exec_kernels):
+        return None
+    import tempfile
+
+    from grader.zygote.process import Zygote
+
+    zygote = Zygote(Path(tempfile.mkdtemp(prefix="grader-zw-")), zygote_environment(jobs=1), many=False)
+    zygote.remove_workdir = True
+    try:
+        zygote.launch()
+    except OSError:  # the grading starts one itself, and reports why if that fails too
+        zygote.stop()
+        return None
+    return zygote
 
 
 def watch_notebook(notebook: Path, options: GradeOptions, output: Path | None) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -23,6 +22,7 @@ from grader.checks import Assignment, Check, GradingContext, Prepared, Probe
 from grader.course import Course, UnknownAssignment
 from grader.device import resolve_device
 from grader.diagnose import failed_cells
+from grader.kernel_env import KERNEL_VARIABLES, forks_kernels, kernel_threads, zygote_environment
 from grader.kernel_lease import KernelLease, LeaseTerms
 from grader.notebook import (
     LoadedNotebook,
@@ -37,7 +37,7 @@ from grader.probe import ProbeOutcome, ProbeResultError, read_result
 from grader.reference import SETUP_ADVICE, start_reference
 from grader.report import CheckResult, GradeReport, Submission, error_report
 from grader.sandbox import bwrap
-from grader.sandbox.policy import sandbox_environment, scrub_secrets
+from grader.sandbox.policy import sandbox_environment
 from grader.scoring import Context, score_check
 from grader.scratch import scratch_folder
 from grader.student_kernel import CellPlan, StudentRun
@@ -45,6 +45,7 @@ from grader.timing import Deadline, Stages, Timeouts
 from grader.zygote.client import Zygote
 
 log = logging.getLogger(__name__)
+__all__ = ["KERNEL_VARIABLES", "kernel_threads", "zygote_environment"]  # kept here for callers
 
 
 @dataclass(frozen=True)
@@ -77,43 +78,10 @@ def resolve_data_root(options: GradeOptions) -> Path | None:
     return Path(os.environ[DATA_ROOT_ENV]) if os.environ.get(DATA_ROOT_ENV) else None
 
 
-# Every kernel gets these, exec'd or forked (the zygote needs some at import: zygote_environment).
-KERNEL_VARIABLES = {
-    "PYTHONHASHSEED": "0",
-    "MPLBACKEND": "Agg",
-    "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-    # Under the sandbox's RLIMIT_AS (4 GB), each thread's malloc arena reserves 64 MB of address
-    # space: a kernel training a CNN (hw6) ran out with glibc's default of 8 arenas per core.
-    "MALLOC_ARENA_MAX": "2",
-    # A practice `check()` left in a submission does nothing while it is graded (grader/live.py).
-    "GRADER_GRADING": "1",
-}
-
-
 def kernel_environment(scratch: Path) -> dict[str, str]:
     """The kernel's environment, built here only: the grader's minus anything named like a secret,
     every home, cache and config folder inside the scratch folder, and KERNEL_VARIABLES."""
     return sandbox_environment(dict(os.environ) | KERNEL_VARIABLES, scratch)
-
-
-def kernel_threads(jobs: int) -> int:
-    return max(1, (os.cpu_count() or 1) // max(1, jobs))
-
-
-def zygote_environment(jobs: int) -> dict[str, str]:
-    """The fork server's environment, which its kernels inherit (also in /proc/self/environ).
-
-    Without anything named like a secret, like every kernel's (kernel_environment); with
-    KERNEL_VARIABLES, since torch, OpenMP and glibc read some of them once, at import.
-    """
-    threads = str(kernel_threads(jobs))
-    # jobs x threads above the core count makes OpenMP's spinning threads fight.
-    return scrub_secrets(dict(os.environ)) | KERNEL_VARIABLES | {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
-
-
-def forks_kernels(options: GradeOptions) -> bool:
-    """Whether a grading without a given fork server starts one of its own (Linux: fork, SO_PEERCRED)."""
-    return not options.exec_kernels and sys.platform.startswith("linux")
 
 
 def load_expected(course: Course, assignment: Assignment) -> dict[str, ProbeOutcome]:
@@ -144,6 +112,7 @@ class Grading:
     zygote_starting: Future[None] | None = None
     own_zygote: Zygote | None = None
     spare: KernelLease | None = None  # a kernel started before the grading (--watch)
+    launched: Zygote | None = None  # this grading's own fork server, launched by the caller
     started: float = field(default_factory=time.monotonic)
     course: Course | None = None
     loaded: LoadedNotebook | None = None
@@ -413,13 +382,15 @@ async def _fork_server_ready(g: Grading) -> None:
 @contextmanager
 def own_fork_server(g: Grading, workdir: Path) -> Iterator[None]:
     """A fork server for this grading alone, started in the background (torch is imported once,
-    for the kernel and the reference together), and stopped at the end, whatever happened."""
-    if g.zygote is not None or not forks_kernels(g.options):
+    for the kernel and the reference together), and stopped at the end, whatever happened. The
+    `grade` command launches it earlier still (`launched`), before its own imports."""
+    launched = g.launched
+    if g.zygote is not None or not (launched is not None or forks_kernels(g.options.exec_kernels)):
         yield
         return
-    zygote = Zygote(workdir, zygote_environment(jobs=1), many=False)
+    zygote = launched or own_fork_server_for(workdir)
     with ThreadPoolExecutor(max_workers=1) as starter:
-        g.own_zygote, g.zygote_starting = zygote, starter.submit(zygote.start)
+        g.own_zygote, g.zygote_starting = zygote, starter.submit(zygote.wait_ready if launched else zygote.start)
         try:
             yield
         finally:
@@ -430,12 +401,18 @@ def own_fork_server(g: Grading, workdir: Path) -> Iterator[None]:
             g.zygote = None
 
 
+def own_fork_server_for(workdir: Path) -> Zygote:
+    """The fork server of a single grading (not launched yet)."""
+    return Zygote(workdir, zygote_environment(jobs=1), many=False)
+
+
 async def grade_notebook_async(path: Path, options: GradeOptions = GradeOptions(), zygote: Zygote | None = None,
-                               spare: KernelLease | None = None) -> GradeReport:
+                               spare: KernelLease | None = None, launched: Zygote | None = None) -> GradeReport:
     """Grade one notebook. `zygote`: fork kernels from this pre-imported server (bulk grading,
-    --watch); without one, a grading starts its own (unless `exec_kernels`). `spare`: a kernel
-    started ahead (open_spare), used if it fits, else discarded; either way it is closed."""
-    g = Grading(Path(path), options, zygote, spare=spare)
+    --watch); without one, a grading starts its own (unless `exec_kernels`), or takes over
+    `launched`, one its caller launched for it (it waits for it, uses it, stops it). `spare`: a
+    kernel started ahead (open_spare), used if it fits, else discarded; either way it is closed."""
+    g = Grading(Path(path), options, zygote, spare=spare, launched=launched)
     try:
         return await _grade(g)
     except Unusable as exc:
@@ -448,5 +425,6 @@ async def grade_notebook_async(path: Path, options: GradeOptions = GradeOptions(
             await g.spare.discard()
 
 
-def grade_notebook(path: Path, options: GradeOptions = GradeOptions(), zygote: Zygote | None = None) -> GradeReport:
-    return asyncio.run(grade_notebook_async(path, options, zygote))
+def grade_notebook(path: Path, options: GradeOptions = GradeOptions(), zygote: Zygote | None = None,
+                   launched: Zygote | None = None) -> GradeReport:
+    return asyncio.run(grade_notebook_async(path, options, zygote, launched=launched))

@@ -223,3 +223,30 @@ def test_a_kernel_that_cannot_start_is_the_graders_error_not_a_zero(tmp_path, mo
     assert main([str(tmp_path / "subs"), "-o", str(tmp_path / "out")]) == 0
     rows = list(csv.DictReader((tmp_path / "out" / "grades.csv").open()))
     assert [r["status"] for r in rows] == ["error"] and rows[0]["max_score"] == "18.0"
+
+
+@pytest.mark.parametrize("which", ["not-json", "solution"])
+def test_a_single_grading_leaves_no_fork_server_and_no_folder_behind(tmp_path, which):
+    """`grade NOTEBOOK` launches its fork server before its own imports; it is stopped and its
+    folder removed whether the grading used it (a solution) or ended before (not a notebook)."""
+    import os
+
+    import psutil
+
+    path = tmp_path / "hw3.ipynb"
+    if which == "solution":
+        write(solution("hw3"), path)
+    else:
+        path.write_bytes(MALFORMED["not-json.ipynb"])
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    before = {p.pid for p in psutil.process_iter()}
+    result = subprocess.run(GRADE + [str(path), "--json"], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                            env={**os.environ, "TMPDIR": str(tmpdir)})
+    assert result.returncode == 0, result.stderr
+    report = GradeReport.model_validate_json(result.stdout)
+    assert report.score == (18 if which == "solution" else 0)
+    assert list(tmpdir.iterdir()) == []
+    servers = [p for p in psutil.process_iter(["cmdline", "cwd"]) if p.pid not in before
+               and "grader.zygote.server" in " ".join(p.info["cmdline"] or []) and str(tmpdir) in (p.info["cwd"] or "")]
+    assert servers == []
