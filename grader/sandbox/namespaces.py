@@ -171,15 +171,8 @@ def unusable_reason() -> str | None:
         message = b"ok"
         try:
             os.close(read_end)
-            flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWNET
-            if os.geteuid() == 0:
-                _unshare(flags)
-            else:
-                uid, gid = os.getuid(), os.getgid()
-                _unshare(CLONE_NEWUSER | flags)
-                _write("/proc/self/setgroups", "deny")
-                _write("/proc/self/uid_map", f"{uid} {uid} 1\n")
-                _write("/proc/self/gid_map", f"{gid} {gid} 1\n")
+            network.unshare_as_self(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWNET,
+                                    as_root=os.geteuid() == 0)
             _mount(None, "/", None, MS_REC | MS_PRIVATE)
             _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m")
         except BaseException as exc:  # anything at all: the answer is "no", with the reason
@@ -202,16 +195,9 @@ def enter(policy: SandboxPolicy, extra_read_write: list[str], status: SandboxSta
     Returns in the child (PID 1 of the new PID namespace); the parent never returns.
     """
     as_root = os.geteuid() == 0
-    uid, gid = os.getuid(), os.getgid()
     flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWNET
     try:
-        if as_root:
-            _unshare(flags)
-        else:
-            _unshare(CLONE_NEWUSER | flags)
-            _write("/proc/self/setgroups", "deny")
-            _write("/proc/self/uid_map", f"{uid} {uid} 1\n")
-            _write("/proc/self/gid_map", f"{gid} {gid} 1\n")
+        network.unshare_as_self(flags, as_root)
     except OSError as exc:
         for name in PROTECTIONS:
             if name != "network":

@@ -32,16 +32,22 @@ def _write(path: str, text: str) -> None:
         fh.write(text)
 
 
+def unshare_as_self(flags: int, as_root: bool) -> None:
+    """unshare(2) these namespaces; not as root, inside a new user namespace that maps only our
+    own uid and gid to themselves (unprivileged user namespaces). Raises OSError."""
+    if as_root:
+        _unshare(flags)
+        return
+    uid, gid = os.getuid(), os.getgid()
+    _unshare(CLONE_NEWUSER | flags)
+    _write("/proc/self/setgroups", "deny")
+    _write("/proc/self/uid_map", f"{uid} {uid} 1\n")
+    _write("/proc/self/gid_map", f"{gid} {gid} 1\n")
+
+
 def isolate(as_root: bool) -> None:
     """Move the calling (single-threaded) process into a new network namespace; raises OSError."""
-    if as_root:
-        _unshare(CLONE_NEWNET)
-    else:
-        uid, gid = os.getuid(), os.getgid()
-        _unshare(CLONE_NEWUSER | CLONE_NEWNET)
-        _write("/proc/self/setgroups", "deny")
-        _write("/proc/self/uid_map", f"{uid} {uid} 1\n")
-        _write("/proc/self/gid_map", f"{gid} {gid} 1\n")
+    unshare_as_self(CLONE_NEWNET, as_root)
     loopback_up()
 
 

@@ -300,7 +300,7 @@ def test_without_bwrap_an_execd_kernel_is_isolated_all_the_same(tmp_path, monkey
 
 def test_where_no_namespace_can_be_made_the_report_names_what_is_missing(tmp_path):
     """unshare(2) refused (user namespaces disabled): grading goes on, each missing protection named."""
-    from grader.sandbox import namespaces
+    from grader.sandbox import namespaces, network
     from grader.sandbox.apply import SandboxStatus
     from grader.sandbox.policy import build_policy
 
@@ -313,7 +313,7 @@ def test_where_no_namespace_can_be_made_the_report_names_what_is_missing(tmp_pat
             def refuse(flags: int) -> None:
                 raise PermissionError(1, "unshare: Operation not permitted")
 
-            namespaces._unshare = refuse
+            network._unshare = refuse  # where namespaces.enter makes them (unshare_as_self)
             namespaces.enter(build_policy(tmp_path), [], status)
             os.write(write_fd, json.dumps({"missing": status.missing, "pid": os.getpid()}).encode())
         finally:
