@@ -196,6 +196,11 @@ def test_check_sandbox_lists_every_protection_and_fails_when_one_is_missing(caps
                  "isolated start", "IPC namespace", "device allowlist", "PID namespace"):
         assert name in out
     assert code == (0 if "MISSING" not in out else 1)
+    # and which way kernels start here, as a grading decides it
+    from grader.sandbox import bwrap, namespaces
+    expected = ("forked from a fork server" if namespaces.unusable_reason() is None
+                else "exec'd through bubblewrap" if bwrap.unusable_reason() is None else "neither")
+    assert f"Kernels: {expected}" in out or expected in out, out
 
 
 def test_these_machines_have_every_protection(protections):

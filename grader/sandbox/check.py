@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.sandbox import bwrap, cgroup
+from grader.sandbox import bwrap, cgroup, namespaces
 from grader.sandbox.apply import ISOLATED_START, read_status
 from grader.sandbox.limits import OUTPUT_LIMIT
 from grader.sandbox.policy import MEMORY_MAX, build_policy
@@ -188,6 +188,19 @@ def check() -> list[Protection]:
     return protections
 
 
+def how_kernels_start() -> str:
+    """Which way a grading here starts its kernel (grade.kernel_fork_server decides the same way)."""
+    if not sys.platform.startswith("linux"):
+        return "Kernels: exec'd (fork servers need Linux)."
+    reason = namespaces.unusable_reason()
+    if reason is None:
+        return ("Kernels: forked from a fork server (torch imported once); each makes the namespaces above"
+                " itself, as tried here.")
+    if bwrap.unusable_reason() is None:
+        return f"Kernels: exec'd through bubblewrap, since a forked kernel cannot make namespaces here ({reason})."
+    return f"Kernels: forked; neither a forked kernel nor bubblewrap can make namespaces here ({reason})."
+
+
 def main() -> int:
     protections = check()
     width = max(len(p.name) for p in protections)
@@ -196,6 +209,7 @@ def main() -> int:
     missing = [p for p in protections if not p.active]
     print(f"\n{len(protections) - len(missing)}/{len(protections)} protections active"
           + (f"; missing: {', '.join(p.name for p in missing)}" if missing else ""))
+    print(how_kernels_start())
     tips = advice(missing)
     if tips:
         print("\nTo get the missing protections:")
