@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--exec-kernels", action="store_true",
                         help="start each kernel as a Python process of its own (through bubblewrap where it works) instead"
                         " of forking it from a fork server that has imported torch once for the kernel and the reference"
-                        " together (the default on Linux: hw3 ~570 MB and ~2.6 s; exec'd: ~910 MB)")
+                        " together (the default on Linux: hw3 ~570 MB and ~2.8 s; exec'd: ~910 MB and ~4.5 s)")
     parser.add_argument("--low-memory", action="store_true", default=None,
                         help="with --exec-kernels (or off Linux): compute the reference before the notebook's cells, so"
                         " torch is loaded once at a time (hw3: ~740 MB peak instead of ~910 MB, 0.5 s slower); automatic"
