@@ -199,6 +199,11 @@ class StudentRun:
                 break
             outcomes[probe.name] = self._read(probe, outs[i], result, progress.durations[i])
         if len(outcomes) == len(batch):
+            if result.status in ("timeout", "dead"):
+                # Every result file was there, yet the cell did not end: the notebook's code wrote
+                # them itself (the files are the kernel's word, like everything from it; only the
+                # time limit could be stretched, to the batch's). The kernel must still be usable.
+                await self._recover(result, "the checks of " + ", ".join(dict.fromkeys(n for p in batch for n in p.uses)))
             return outcomes
         probe = batch[len(outcomes)]
         if progress.overran == len(outcomes):  # stopped here, at its own limit
