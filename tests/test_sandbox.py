@@ -346,11 +346,15 @@ def test_sockets_of_the_grader_are_not_discoverable_from_the_sandbox(tmp_path, p
     assert result.startswith("denied"), result
 
 
-def test_the_zygote_forks_kernels_only_for_the_grader_that_started_it(tmp_path):
-    """A kernel that found the zygote's socket must not get an unsandboxed kernel from it."""
+@pytest.mark.parametrize("request_line", [
+    {"kernel_args": [], "env": {}, "cwd": "/", "log": os.devnull},
+    {"reference": "/tmp", "log": os.devnull},  # the reference run is forked without a sandbox
+], ids=["kernel", "reference run"])
+def test_the_zygote_forks_kernels_only_for_the_grader_that_started_it(tmp_path, request_line):
+    """A kernel that found the zygote's socket must not get an unsandboxed child from it."""
     from grader.zygote.client import Zygote
 
-    request = json.dumps({"kernel_args": [], "env": {}, "cwd": "/", "log": os.devnull}) + "\n"
+    request = json.dumps(request_line) + "\n"
     code = ("import socket, sys\ns = socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\ns.settimeout(10)\n"
             f"try:\n    s.sendall({request.encode()!r})\n    print(repr(s.recv(100)))\n"
             "except OSError:\n    print(repr(b''))")  # refused: closed, reset or a broken pipe
