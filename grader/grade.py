@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -334,7 +334,7 @@ async def _grade(g: Grading) -> GradeReport:
         g.identify()
     assert g.assignment is not None and g.loaded is not None and g.course is not None
     g.device = resolve_device(g.options.device)
-    with scratch_folder() as tmp, own_fork_server(g, tmp):
+    with own_fork_server(g):
         run, outcomes, expected, reference_available = await _execute(g)
     g.warnings.extend(run.notes)
     g.warnings.extend(failed_cells(run.records))
@@ -380,7 +380,7 @@ async def _fork_server_ready(g: Grading) -> None:
 
 
 @contextmanager
-def own_fork_server(g: Grading, workdir: Path) -> Iterator[None]:
+def own_fork_server(g: Grading) -> Iterator[None]:
     """A fork server for this grading alone, started in the background (torch is imported once,
     for the kernel and the reference together), and stopped at the end, whatever happened. The
     `grade` command launches it earlier still (`launched`), before its own imports."""
@@ -388,8 +388,9 @@ def own_fork_server(g: Grading, workdir: Path) -> Iterator[None]:
     if g.zygote is not None or not (launched is not None or forks_kernels(g.options.exec_kernels)):
         yield
         return
-    zygote = launched or own_fork_server_for(workdir)
-    with ThreadPoolExecutor(max_workers=1) as starter:
+    with ExitStack() as stack, ThreadPoolExecutor(max_workers=1) as starter:
+        zygote = launched or Zygote(stack.enter_context(scratch_folder(prefix="grader-zw-")), zygote_environment(jobs=1),
+                                    many=False)
         g.own_zygote, g.zygote_starting = zygote, starter.submit(zygote.wait_ready if launched else zygote.start)
         try:
             yield
@@ -399,11 +400,6 @@ def own_fork_server(g: Grading, workdir: Path) -> Iterator[None]:
             wait([g.zygote_starting])
             zygote.stop()
             g.zygote = None
-
-
-def own_fork_server_for(workdir: Path) -> Zygote:
-    """The fork server of a single grading (not launched yet)."""
-    return Zygote(workdir, zygote_environment(jobs=1), many=False)
 
 
 async def grade_notebook_async(path: Path, options: GradeOptions = GradeOptions(), zygote: Zygote | None = None,
