@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -59,3 +60,32 @@ def test_a_grading_execs_its_kernel_when_the_fork_server_cannot_sandbox_it(tmp_p
     # every namespace protection holds (bwrap made them); a normal user may still lack cgroup-only ones
     assert not [w for w in report.warnings if any(f"no {name} protection" in w for name in NAMESPACE_PROTECTIONS)], \
         report.warnings
+
+
+def _resident_kb(pid: int, pattern) -> int:
+    """kB resident in the mappings of `pid` whose file name matches `pattern`."""
+    total, matching = 0, False
+    with open(f"/proc/{pid}/smaps", encoding="utf-8") as smaps:
+        for line in smaps:
+            fields = line.split()
+            if fields and "-" in fields[0] and not fields[0].endswith(":"):
+                matching = len(fields) >= 6 and bool(pattern.search(os.path.basename(fields[5])))
+            elif matching and fields[0] == "Rss:":
+                total += int(fields[1])
+    return total
+
+
+def test_the_fork_server_keeps_no_cuda_library_pages_on_a_machine_without_a_gpu():
+    """What makes one grading fit in 650 MB: importing the CUDA build of torch reads ~140 MB of
+    CUDA libraries that no kernel on a CPU uses; the fork server hands them back before forking."""
+    from grader.device import cuda_present
+    from grader.zygote.server import CUDA_LIBRARY
+
+    if cuda_present():
+        pytest.skip("a GPU machine keeps them: its kernels use them")
+    zygote = shared_zygote()
+    loaded = [line for line in open(f"/proc/{zygote._process.pid}/maps", encoding="utf-8")
+              if CUDA_LIBRARY.search(os.path.basename(line.split()[-1]))]
+    if not loaded:
+        pytest.skip("this torch build loads no CUDA library")
+    assert _resident_kb(zygote._process.pid, CUDA_LIBRARY) < 40 * 1024  # 154 MB without the page-out, 14 MB with it

@@ -29,7 +29,6 @@ import socket
 import struct
 import sys
 from pathlib import Path
-from typing import Any
 
 POLL_S = 0.05
 # The sandbox modules come first: a forked child must find them already imported, so that it
@@ -54,17 +53,13 @@ def preload(names: tuple[str, ...]) -> None:
     # grading kernel. Hidden only while ipykernel is imported; a notebook may still import it.
     sys.modules["debugpy"] = None  # type: ignore[assignment]
     try:
-        _import_all(importlib, names)
+        for name in names:
+            try:
+                importlib.import_module(name)
+            except Exception:  # a missing optional module only costs its import time in the child
+                pass
     finally:
         del sys.modules["debugpy"]
-
-
-def _import_all(importlib: Any, names: tuple[str, ...]) -> None:
-    for name in names:
-        try:
-            importlib.import_module(name)
-        except Exception:  # a missing optional module only costs its import time in the child
-            pass
 
 
 def _reseed() -> None:
@@ -276,11 +271,11 @@ MADV_PAGEOUT = 21  # Linux 5.4+
 CUDA_LIBRARY = re.compile(r"^lib(cu|nv|torch_cuda|c10_cuda|nccl|cudnn|caffe2_nvrtc)\w*\.so")
 
 
-def page_out_libraries() -> int:
+def page_out_libraries() -> None:
     """On a machine without a GPU, hand back to the OS the pages of the CUDA libraries that
-    importing torch read; returns how many kB of the zygote's memory that freed.
+    importing torch read.
 
-    The CUDA build of torch loads cuBLAS, NVRTC, nvJitLink and the like at import, and ~130 MB
+    The CUDA build of torch loads cuBLAS, NVRTC, nvJitLink and the like at import, and ~140 MB
     of them stay resident in the zygote for as long as it lives, though no kernel on a CPU
     calls them: a fifth of one grading's memory. MADV_PAGEOUT reclaims only pages that no other
     process maps. The libraries CPU kernels do use (libtorch_cpu, libpython) are left alone: a
@@ -291,34 +286,21 @@ def page_out_libraries() -> int:
     from grader.device import cuda_present
 
     if cuda_present():
-        return 0
+        return
     try:
         madvise = ctypes.CDLL(None, use_errno=True).madvise
-    except (OSError, AttributeError):
-        return 0
-    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    before = _rss_kb()
-    try:
         with open("/proc/self/maps", encoding="utf-8") as maps:
             lines = maps.read().splitlines()
-    except OSError:
-        return 0
+    except (OSError, AttributeError):
+        return
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     for line in lines:
         fields = line.split(maxsplit=5)
         if len(fields) < 6 or not CUDA_LIBRARY.search(os.path.basename(fields[5])):
             continue
         start, end = (int(x, 16) for x in fields[0].split("-"))
         if madvise(start, end - start, MADV_PAGEOUT) != 0:
-            return 0  # a kernel older than 5.4 (EINVAL): nothing reclaimed, nothing lost
-    return max(0, before - _rss_kb())
-
-
-def _rss_kb() -> int:
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
-    except (OSError, StopIteration):
-        return 0
+            return  # a kernel older than 5.4 (EINVAL): nothing reclaimed, nothing lost
 
 
 def main() -> None:
