@@ -135,3 +135,37 @@ def test_a_spare_kernel_on_other_terms_is_stopped_not_used(tmp_path):
     assert not spare_folder.exists()
     _, alive = psutil.wait_procs(_kernels_of(shared_zygote()), timeout=10)
     assert not alive
+
+
+def test_a_whole_saved_file_is_graded_at_once_and_a_half_written_one_waits(tmp_path, monkeypatch):
+    import asyncio
+    import json
+
+    from grader import watch
+    from grader.watch import _next_save, _stamp, _whole_notebook
+
+    SETTLE_S = 1.0  # long enough to tell "at once" from "held still first" on a loaded machine
+    monkeypatch.setattr(watch, "SETTLE_S", SETTLE_S)
+
+    path = tmp_path / "hw3.ipynb"
+    text = json.dumps(nbformat.v4.new_notebook())
+    path.write_text(text[: len(text) // 2])  # an editor part-way through writing it
+    assert not _whole_notebook(path, _stamp(path))
+    path.write_text(text)
+    assert _whole_notebook(path, _stamp(path))
+
+    async def seen_after(write) -> float:
+        last = _stamp(path)
+        time.sleep(0.01)  # a new mtime
+        started = time.monotonic()
+        task = asyncio.ensure_future(_next_save(path, last))
+        write()
+        await task
+        return time.monotonic() - started
+
+    staged = tmp_path / "staged"
+    def rename():
+        staged.write_text(text + " ")
+        os.replace(staged, path)
+    assert asyncio.run(seen_after(rename)) < 0.8 * SETTLE_S  # no settling for a whole file
+    assert asyncio.run(seen_after(lambda: path.write_text(text[:10]))) >= SETTLE_S  # half-written: held still first
