@@ -158,25 +158,19 @@ def probe_source(fn: Any, helpers: tuple[Any, ...] = ()) -> str:
 
 def kernel_call(source: str, name: str, uses: list[str], in_path: Path, out_path: Path, seed: int) -> str:
     """The code executed in the student's kernel for one probe: defines nothing in their namespace."""
-    args = ", ".join(repr(a) for a in (source, name, uses, str(in_path), str(out_path), seed))
-    return (
-        f"(lambda rt: (exec(compile({RUNTIME_SOURCE!r}, '<grader-runtime>', 'exec'), rt),"
-        f" rt['run_probe'](globals(), {args})))({{'__name__': '__grader_runtime__'}})\n"
-        "None"  # keep the tuple above from being displayed as the cell's result
-    )
+    return kernel_batch_call([(source, name, uses, in_path, out_path, seed)])
 
 
 def kernel_batch_call(calls: list[tuple[str, str, list[str], Path, Path, int]]) -> str:
-    """One cell running several probes in order, each exactly as `kernel_call` would: (source,
-    name, uses, in_path, out_path, seed) each. Each result file is written as its probe ends, so
-    the grader sees progress; an exception other than the student's `Exception`s (an interrupt,
-    SystemExit) ends the cell there."""
+    """One cell running probes in order: (source, name, uses, in_path, out_path, seed) each. Each
+    result file is written as its probe ends, so the grader sees progress; an exception other
+    than the student's `Exception`s (an interrupt, SystemExit) ends the cell there."""
     specs = ", ".join("(" + ", ".join(repr(a) for a in (src, name, uses, str(i), str(o), seed)) + ")"
                       for src, name, uses, i, o, seed in calls)
     return (
         f"(lambda rt: (exec(compile({RUNTIME_SOURCE!r}, '<grader-runtime>', 'exec'), rt),"
         f" [rt['run_probe'](globals(), *spec) for spec in [{specs}]]))({{'__name__': '__grader_runtime__'}})\n"
-        "None"
+        "None"  # keep the tuple above from being displayed as the cell's result
     )
 
 
