@@ -160,12 +160,18 @@ def _main(argv: list[str] | None = None) -> int:
         print(f"grade: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
-    fork_server = _launch_fork_server(args)
-    try:
-        return _run(args, fork_server)
-    finally:
-        if fork_server is not None:  # the grading stops it; not if it ended before it needed it
-            fork_server.stop()
+    from grader.kernel_env import forks_kernels
+    from grader.scratch import scratch_folder
+
+    if args.notebook.is_dir() or args.watch or not forks_kernels(args.exec_kernels):
+        return _run(args, None)
+    with scratch_folder(prefix="grader-zw-") as workdir:
+        fork_server = _launch_fork_server(workdir)
+        try:
+            return _run(args, fork_server)
+        finally:
+            if fork_server is not None:  # the grading stops it; not if it ended before it needed it
+                fork_server.stop()
 
 
 def _run(args: argparse.Namespace, fork_server: Zygote | None) -> int:
@@ -243,19 +249,13 @@ def _run(args: argparse.Namespace, fork_server: Zygote | None) -> int:
     return EXIT_OK
 
 
-def _launch_fork_server(args: argparse.Namespace) -> Zygote | None:
+def _launch_fork_server(workdir: Path) -> Zygote | None:
     """One notebook, no --watch: launch the grading's fork server now, so it imports torch while
     this process imports the grader (~0.4 s of the ~3 s a grading takes)."""
-    from grader.kernel_env import forks_kernels, zygote_environment
-
-    if args.notebook.is_dir() or args.watch or not forks_kernels(args.exec_kernels):
-        return None
-    import tempfile
-
+    from grader.kernel_env import zygote_environment
     from grader.zygote.process import Zygote
 
-    zygote = Zygote(Path(tempfile.mkdtemp(prefix="grader-zw-")), zygote_environment(jobs=1), many=False)
-    zygote.remove_workdir = True
+    zygote = Zygote(workdir, zygote_environment(jobs=1), many=False)
     try:
         zygote.launch()
     except OSError:  # the grading starts one itself, and reports why if that fails too

@@ -111,7 +111,6 @@ class Zygote:
         self.socket_path = ""
         self._process: subprocess.Popen[bytes] | None = None
         self._launched = 0.0
-        self.remove_workdir = False  # stop() also removes `workdir` (a folder made for it alone)
         # Why a kernel forked here could not have namespaces of its own (None: it can).
         self.namespaces_missing: str | None = None
 
@@ -159,7 +158,7 @@ class Zygote:
         self.namespaces_missing = missing or None
 
     def stop(self) -> None:
-        """Stop it (its kernels with it) and remove its folders; again: nothing more to do."""
+        """Stop it (its kernels with it) and remove its socket folder; again: nothing more to do."""
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
             process.terminate()  # its SIGTERM handler kills every kernel it forked, then exits
@@ -173,8 +172,6 @@ class Zygote:
         if self._socket_dir:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
             self._socket_dir = None
-        if self.remove_workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def spawn(self, kernel_args: list[str], env: dict[str, str], cwd: str, log: str) -> ZygoteProcess:
         """Fork a kernel (sandboxed by the child itself, from `kernel_args`)."""
