@@ -38,6 +38,7 @@ from nbformat import NotebookNode
 
 from grader.sandbox.limits import MESSAGE_LIMIT, MESSAGE_QUEUE
 from grader.sandbox.output import CappedNotebookClient
+from grader.sandbox.session import KERNEL_OPTIONS
 from grader.zygote.client import Zygote, ZygoteProvisioner
 
 RunStatus = Literal["ok", "error", "timeout", "dead"]
@@ -114,7 +115,11 @@ class PromptKernelClient(AsyncKernelClient):
                     replied = msg["parent_header"].get("msg_id") == msg_id
                 else:
                     msg = await self.iopub_channel.get_msg(timeout=0.2)
-                    iopub_seen = msg["parent_header"].get("msg_id") == msg_id
+                    # ipykernel >= 7 greets each new subscriber on IOPub (`iopub_welcome`, an XPUB
+                    # socket): proof that ours is connected, before any status message about the
+                    # request, which a late subscription misses (half of all starts waited 0.2 s).
+                    iopub_seen = (msg["header"].get("msg_type") == "iopub_welcome"
+                                  or msg["parent_header"].get("msg_id") == msg_id)
             except Empty:
                 return False  # not connected yet (ZMQ's slow joiner): ask again
         return replied and iopub_seen
@@ -168,7 +173,7 @@ def write_kernelspec(directory: Path, argv: list[str] | None = None) -> Path:
     spec_dir = directory / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
     spec = {
-        "argv": argv or [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "argv": argv or [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", *KERNEL_OPTIONS],
         "display_name": "grader sandboxed Python",
         "language": "python",
         # Interrupt over the control channel, not by a signal: a sandboxed kernel may sit behind
@@ -345,8 +350,11 @@ class KernelSession:
         await self.stop()
         await self.start()
 
-    async def run_cell(self, source: str, timeout: float | None, index: int = 0) -> RunResult:
-        """Execute source as one cell. Never raises for student errors; 'dead' if the kernel died."""
+    async def run_cell(self, source: str, timeout: float | None, index: int = 0, history: bool = False) -> RunResult:
+        """Execute source as one cell. Never raises for student errors; 'dead' if the kernel died.
+
+        `history`: as a notebook's own cell (`In`, `Out`, `_`, `_i` and the execution count
+        follow it, as in Jupyter); the grader's cells (probes, pings) leave no trace there."""
         if self._client is None:
             return RunResult("dead", 0.0, "the kernel is not running")
         cell = nbformat.v4.new_code_cell(source)
@@ -356,7 +364,7 @@ class KernelSession:
         started = time.monotonic()
         watch = self._lost_watch
         try:
-            await self._client.async_execute_cell(cell, 0, store_history=False)
+            await self._client.async_execute_cell(cell, 0, store_history=history)
             died = False
         except DeadKernelError:
             if _being_cancelled():

@@ -76,7 +76,7 @@ class StudentRun:
                 why = "the notebook's time budget was used up" if self.deadline.expired() else "the kernel kept dying"
                 self.records.append(CellRecord(index=plan.index, status="skipped", marks=plan.marks, error=why))
                 continue
-            result = await self.kernel.run_cell(plan.source, self.deadline.cap(self.timeouts.cell_s))
+            result = await self.kernel.run_cell(plan.source, self.deadline.cap(self.timeouts.cell_s), history=True)
             self.records.append(
                 CellRecord(index=plan.index, status=result.status, duration_s=round(result.duration_s, 3),
                            marks=plan.marks, error=result.error)
@@ -120,7 +120,7 @@ class StudentRun:
                     self.notes.append("the time budget ran out while re-running cells after the restart")
                     return
                 limit = min(self.timeouts.cell_s, REPLAY_FACTOR * plan.duration_s + REPLAY_SLACK_S)
-                replay = await self.kernel.run_cell(plan.source, self.deadline.cap(limit))
+                replay = await self.kernel.run_cell(plan.source, self.deadline.cap(limit), history=True)
                 if replay.status in ("ok", "error"):
                     continue
                 if replay.status == "timeout" and await self._responsive():
