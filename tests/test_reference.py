@@ -77,3 +77,19 @@ def test_a_forked_reference_that_does_not_finish_is_stopped(tmp_path):
     assert not any(p.info["cmdline"] and "grader.zygote.server" in " ".join(p.info["cmdline"]) and p.pid != shared_zygote()._process.pid
                    and p.ppid() == shared_zygote()._process.pid and p.status() != psutil.STATUS_ZOMBIE
                    for p in psutil.process_iter(["cmdline"]))
+
+
+def test_a_fork_servers_reference_runs_find_nbformats_validators_ready(monkeypatch):
+    """A fork server for many gradings builds nbformat's validators once (fastjsonschema writes
+    and compiles Python for each: ~20 ms of every reference run before)."""
+    import nbformat.validator
+
+    from grader.notebook import load_notebook
+    from grader.zygote.server import warm_reference
+
+    monkeypatch.setattr(nbformat.validator, "validators", {})
+    warm_reference()
+    warmed = dict(nbformat.validator.validators)
+    for name in ("hw1", "hw3", "hw6"):  # what a reference run loads
+        load_notebook(ROOT / "solutions" / f"{name}.ipynb")
+    assert nbformat.validator.validators == warmed  # none built again

@@ -43,7 +43,17 @@ PRELOAD = ("grader.sandbox.session", "grader.sandbox.apply", "grader.sandbox.lau
 # (pydantic, nbformat, the probe channel; public grader code with nothing of a course in it),
 # ~0.4 s once instead of in every fork. A single grading's fork server leaves them to its one
 # reference run, which imports them on the other core while the kernel starts.
-REFERENCE_PRELOAD = ("grader.reference",)
+REFERENCE_PRELOAD = ("grader.reference", "grader.course")
+
+
+def warm_reference() -> None:
+    """What every reference run would otherwise compute again: nbformat's validators of the
+    current format (fastjsonschema generates and compiles Python for each, ~20 ms per process),
+    the ones loading the solution notebook uses."""
+    import nbformat
+
+    text = nbformat.writes(nbformat.v4.new_notebook())
+    nbformat.validate(nbformat.reads(text, as_version=4))
 
 
 def preload(names: tuple[str, ...]) -> None:
@@ -310,7 +320,13 @@ def main() -> None:
     from grader.sandbox.namespaces import unusable_reason
 
     namespaces_missing = unusable_reason()
-    preload(PRELOAD + (REFERENCE_PRELOAD if "--reference-too" in sys.argv[2:] else ()))
+    many = "--reference-too" in sys.argv[2:]
+    preload(PRELOAD + (REFERENCE_PRELOAD if many else ()))
+    if many:
+        try:
+            warm_reference()
+        except Exception:  # nbformat's own affair: each reference run validates as it did
+            pass
     # Every object imported so far leaves the garbage collector's view: a forked child's
     # collections would otherwise write to each one's header and copy every page of them.
     gc.collect()
