@@ -10,6 +10,7 @@ and grader version).
 from __future__ import annotations
 
 import asyncio
+import collections
 import csv
 import functools
 import hashlib
@@ -21,12 +22,14 @@ from pathlib import Path
 
 from grader import __version__
 from grader.course import Course
-from grader.grade import GradeOptions, grade_notebook_async, zygote_environment
+from grader.grade import GradeOptions, discard_spare, grade_notebook_async, open_spare, take_spare, zygote_environment
+from grader.kernel_lease import KernelLease
 from grader.notebook import SubmissionError, load_notebook, metadata_assignment
 from grader.plaintext import clean
 from grader.report import GradeReport, error_report, read_report, write_atomic, write_report
 from grader.zygote.client import Zygote
 
+AHEAD_PER_JOB = 1  # measured (bench_bulk, 2 cores): 1 per job 4.85 s, 1 in all 5.3 s, none 5.5 s, 2 per job no better
 CSV_FIELDS = ["submission", "assignment", "score", "max_score", "percent", "status", "reason", "report"]
 
 
@@ -90,25 +93,40 @@ def crash_report(item: Item, exc: BaseException) -> GradeReport:
 Runner = Callable[[list[Item], GradeOptions, Callable[[Item, GradeReport], None]], Awaitable[None]]
 
 
-def local_runner(jobs: int) -> Runner:
-    """Grade on this machine: one zygote, `jobs` submissions at a time."""
+def local_runner(jobs: int, launched: Zygote | None = None) -> Runner:
+    """Grade on this machine: one zygote (`launched` by the caller, else started here), `jobs`
+    submissions at a time."""
 
     async def run(todo: list[Item], options: GradeOptions, finish: Callable[[Item, GradeReport], None]) -> None:
         with tempfile.TemporaryDirectory(prefix="grader-bulk-") as tmp:
-            zygote = Zygote(Path(tmp), zygote_environment(jobs))
-            await asyncio.to_thread(zygote.start)  # torch is imported there only, for kernels and references alike
+            zygote = launched or Zygote(Path(tmp), zygote_environment(jobs))
+            # torch is imported there only, for kernels and references alike
+            await asyncio.to_thread(zygote.wait_ready if launched else zygote.start)
             try:
-                sem = asyncio.Semaphore(jobs)
+                queue = collections.deque(todo)
+                # Kernels started ahead, while the gradings before them run (grader/kernel_lease.py):
+                # at most AHEAD_PER_JOB per job, and never more than the submissions left, so none is started for nothing.
+                spares: collections.deque[asyncio.Future[KernelLease | None]] = collections.deque()
 
-                async def grade_one(item: Item) -> None:
-                    async with sem:
+                async def slot() -> None:
+                    assignment: str | None = None
+                    while queue:
+                        item = queue.popleft()
+                        lease = await take_spare(spares.popleft()) if spares else None
+                        while assignment is not None and len(spares) < min(len(queue), AHEAD_PER_JOB * jobs):
+                            spares.append(asyncio.ensure_future(open_spare(options, zygote, assignment)))
                         try:
-                            report = await grade_notebook_async(item.path, options, zygote)
+                            report = await grade_notebook_async(item.path, options, zygote, spare=lease)
                         except Exception as exc:
                             report = crash_report(item, exc)
+                        assignment = report.assignment or assignment
                         finish(item, report)
 
-                await asyncio.gather(*(grade_one(item) for item in todo))
+                try:
+                    await asyncio.gather(*(slot() for _ in range(jobs)))
+                finally:
+                    for spare in spares:
+                        await discard_spare(spare)
             finally:
                 await asyncio.to_thread(zygote.stop)
 

@@ -19,19 +19,21 @@ from grader.plaintext import SHORT_LIMIT, clean
 from grader.render import literal
 from grader.report import fails_under, write_atomic
 from grader.sandbox_summary import SandboxSummary, summarize_sandbox
+from grader.zygote.process import Zygote
 
 EXIT_INTERRUPTED = 130
 
 
 def run_bulk(root: Path, out_dir: Path, options: GradeOptions, jobs: int | None, force: bool,
-             fail_under: float | None, cluster: str | None = None) -> int:
+             fail_under: float | None, cluster: str | None = None, launched: Zygote | None = None) -> int:
+    """`launched`: a fork server the caller launched for this run (it still stops it)."""
     console = Console(stderr=True, highlight=False)
     if cluster:
         from grader.cluster import dask_runner
 
         runner = dask_runner(cluster)
     else:
-        runner = local_runner(jobs or os.cpu_count() or 1)
+        runner = local_runner(jobs or os.cpu_count() or 1, launched)
     progress = Progress(
         TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[last]}", markup=False),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -163,15 +164,23 @@ def _main(argv: list[str] | None = None) -> int:
     from grader.kernel_env import forks_kernels
     from grader.scratch import scratch_folder
 
-    if args.notebook.is_dir() or args.watch or not forks_kernels(args.exec_kernels):
+    # A folder always has a fork server (kernels aside, it forks the reference runs), a single
+    # notebook one where kernels are forked; on a cluster, the workers start their own.
+    bulk = args.notebook.is_dir()
+    if args.watch or (args.cluster if bulk else not forks_kernels(args.exec_kernels)):
         return _run(args, None)
     with scratch_folder(prefix="grader-zw-") as workdir:
-        fork_server = _launch_fork_server(workdir)
+        fork_server = _launch_fork_server(workdir, bulk_jobs(args.jobs) if bulk else 1, many=bulk)
         try:
             return _run(args, fork_server)
         finally:
             if fork_server is not None:  # the grading stops it; not if it ended before it needed it
                 fork_server.stop()
+
+
+def bulk_jobs(jobs: int | None) -> int:
+    """How many submissions of a folder are graded at once: --jobs, else one per core."""
+    return jobs if jobs is not None and jobs > 0 else os.cpu_count() or 1
 
 
 def _run(args: argparse.Namespace, fork_server: Zygote | None) -> int:
@@ -208,7 +217,8 @@ def _run(args: argparse.Namespace, fork_server: Zygote | None) -> int:
         from grader.classview.commands import finish_bulk_run
 
         started = time.monotonic()
-        code = run_bulk(args.notebook, args.output, options, args.jobs, args.force, args.fail_under, args.cluster)
+        code = run_bulk(args.notebook, args.output, options, bulk_jobs(args.jobs), args.force, args.fail_under, args.cluster,
+                        launched=fork_server)
         for line in finish_bulk_run(args.output, args.notebook, time.monotonic() - started, args.jobs,
                                     args.similarity, args.course_dir, args.assignment):
             print(line, file=sys.stderr)
@@ -249,13 +259,13 @@ def _run(args: argparse.Namespace, fork_server: Zygote | None) -> int:
     return EXIT_OK
 
 
-def _launch_fork_server(workdir: Path) -> Zygote | None:
-    """One notebook, no --watch: launch the grading's fork server now, so it imports torch while
-    this process imports the grader (~0.4 s of the ~3 s a grading takes)."""
+def _launch_fork_server(workdir: Path, jobs: int, many: bool) -> Zygote | None:
+    """Launch the fork server of a grading (or of a folder's, `many`) now, so that it imports
+    torch while this process imports the grader (~0.4 s of the ~3 s a grading takes)."""
     from grader.kernel_env import zygote_environment
     from grader.zygote.process import Zygote
 
-    zygote = Zygote(workdir, zygote_environment(jobs=1), many=False)
+    zygote = Zygote(workdir, zygote_environment(jobs), many=many)
     try:
         zygote.launch()
     except OSError:  # the grading starts one itself, and reports why if that fails too

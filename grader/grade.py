@@ -301,6 +301,27 @@ async def _take_spare(g: Grading, terms: LeaseTerms) -> KernelLease | None:
     return None
 
 
+async def take_spare(spare: asyncio.Future[KernelLease | None]) -> KernelLease | None:
+    """Wait for a spare kernel to be ready; if Ctrl-C comes meanwhile, it is discarded, not lost
+    (cancelling its start midway could leave a kernel and a folder nobody removes)."""
+    try:
+        return await asyncio.shield(spare)
+    except asyncio.CancelledError:
+        await discard_spare(spare)
+        raise
+
+
+async def discard_spare(spare: asyncio.Future[KernelLease | None]) -> None:
+    """Stop a spare kernel, also when Ctrl-C came while it was starting (let it finish starting
+    first, under a second: a start cut in the middle could leave a kernel nobody stops)."""
+    try:
+        lease = await spare
+    except Exception:
+        return
+    if lease is not None:
+        await lease.discard()
+
+
 async def open_spare(options: GradeOptions, zygote: Zygote, assignment_name: str | None) -> KernelLease | None:
     """A kernel started now for the next grading of this assignment (`--watch`); None if it cannot be."""
     if assignment_name is None:

@@ -77,6 +77,44 @@ def test_a_class_is_graded_once_and_then_skipped(tmp_path):
     assert changed == {out / "alice" / "hw3.json"}
 
 
+def test_kernels_started_ahead_each_grade_a_submission_as_a_fresh_one_would(tmp_path, monkeypatch):
+    """While two gradings run, the next ones' kernels start (one per job); never more than the
+    submissions left, so every kernel started grades one, and each scores as graded alone."""
+    import asyncio
+
+    from grader import bulk
+    from grader.bulk import grade_folder, local_runner
+    from grader.grade import GradeOptions
+    from grader.kernel_lease import KernelLease
+
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    for i in range(5):
+        write(with_cells(solution("hw3"), append=[f"student = {i}"]), subs / f"s{i}_hw3.ipynb")
+    write(with_cells(solution("hw3"), replace=MISTAKE), subs / "s5_hw3.ipynb")
+    leases, ahead = [], []
+    real_init, real_open = KernelLease.__init__, bulk.open_spare
+
+    def counting_init(self, *args, **kwargs):
+        leases.append(self)
+        real_init(self, *args, **kwargs)
+
+    async def counting_open(*args, **kwargs):
+        lease = await real_open(*args, **kwargs)
+        ahead.append(lease)
+        return lease
+
+    monkeypatch.setattr(KernelLease, "__init__", counting_init)
+    monkeypatch.setattr(bulk, "open_spare", counting_open)
+    result = asyncio.run(grade_folder(subs, out, GradeOptions(), local_runner(2)))
+    assert len(result.graded) == 6
+    assert len(leases) == 6  # one kernel per submission: none started for nothing
+    assert ahead and all(lease is not None for lease in ahead)  # the kernels started ahead were used
+    scores = {p.name: read_report(p).score for p in out.glob("*.json")}
+    assert scores == {**{f"s{i}_hw3.json": 18 for i in range(5)}, "s5_hw3.json": scores["s5_hw3.json"]}
+    assert scores["s5_hw3.json"] < 18
+    assert all(not lease.folder.exists() for lease in leases)
+
+
 def test_force_regrades_everything(tmp_path):
     subs, out = tmp_path / "subs", tmp_path / "out"
     write(stub("hw3"), subs / "a_hw3.ipynb")
@@ -114,6 +152,7 @@ def test_ctrl_c_keeps_finished_reports(tmp_path):
     table = rows(out)
     assert len(table) == 6 and sum(r["status"] == "not graded" for r in table.values()) == 6 - len(finished)
     assert _processes_mentioning(str(private_tmp)) == []
+    assert list(private_tmp.iterdir()) == []  # nor the folder of a kernel started ahead
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])

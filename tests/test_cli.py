@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -14,7 +16,7 @@ import pytest
 from grader.cli import main
 from grader.notebook import cell_marks
 from grader.report import GradeReport, report_schema
-from tests.helpers import ROOT, solution, stub, write
+from tests.helpers import ROOT, solution, stub, with_cells, write
 
 GRADE = [sys.executable, "-m", "grader.cli"]
 
@@ -206,8 +208,6 @@ def test_a_solution_setup_cell_without_its_mark_says_what_to_mark(tmp_path):
 
 
 def test_a_kernel_that_cannot_start_is_the_graders_error_not_a_zero(tmp_path, monkeypatch):
-    import csv
-
     from grader.execute import KernelSession
 
     async def cannot_start(self):
@@ -225,28 +225,61 @@ def test_a_kernel_that_cannot_start_is_the_graders_error_not_a_zero(tmp_path, mo
     assert [r["status"] for r in rows] == ["error"] and rows[0]["max_score"] == "18.0"
 
 
-@pytest.mark.parametrize("which", ["not-json", "solution"])
-def test_a_single_grading_leaves_no_fork_server_and_no_folder_behind(tmp_path, which):
-    """`grade NOTEBOOK` launches its fork server before its own imports; it is stopped and its
-    folder removed whether the grading used it (a solution) or ended before (not a notebook)."""
-    import os
-
+@pytest.mark.parametrize("which", ["not-json", "solution", "folder"])
+def test_a_grading_leaves_no_fork_server_and_no_folder_behind(tmp_path, which):
+    """`grade NOTEBOOK` and `grade FOLDER` launch their fork server before their own imports; it
+    is stopped and its folder removed whether the grading used it (a solution, a folder with
+    kernels started ahead) or ended before (not a notebook)."""
     import psutil
 
     path = tmp_path / "hw3.ipynb"
     if which == "solution":
         write(solution("hw3"), path)
+    elif which == "folder":
+        path = tmp_path / "class"
+        for student in ("ann", "ben", "cy"):
+            write(with_cells(solution("hw3"), append=[f"student = {student!r}"]), path / f"{student}_hw3.ipynb")
     else:
         path.write_bytes(MALFORMED["not-json.ipynb"])
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
     before = {p.pid for p in psutil.process_iter()}
-    result = subprocess.run(GRADE + [str(path), "--json"], capture_output=True, text=True, cwd=ROOT, timeout=300,
+    args = [str(path), "-o", str(tmp_path / "out")] if which == "folder" else [str(path), "--json"]
+    result = subprocess.run(GRADE + args, capture_output=True, text=True, cwd=ROOT, timeout=300,
                             env={**os.environ, "TMPDIR": str(tmpdir)})
     assert result.returncode == 0, result.stderr
-    report = GradeReport.model_validate_json(result.stdout)
-    assert report.score == (18 if which == "solution" else 0)
+    if which == "folder":
+        rows = list(csv.DictReader((tmp_path / "out" / "grades.csv").open()))
+        assert [r["score"] for r in rows] == ["18.0"] * 3
+    else:
+        report = GradeReport.model_validate_json(result.stdout)
+        assert report.score == (18 if which == "solution" else 0)
     assert list(tmpdir.iterdir()) == []
     servers = [p for p in psutil.process_iter(["cmdline", "cwd"]) if p.pid not in before
                and "grader.zygote.server" in " ".join(p.info["cmdline"] or []) and str(tmpdir) in (p.info["cwd"] or "")]
     assert servers == []
+
+
+def test_a_folders_fork_server_is_launched_by_the_command_and_handed_to_the_batch(tmp_path, monkeypatch):
+    """It imports torch while the command imports the grader (bulk_cli, nbclient, pydantic):
+    the batch waits for that one instead of starting its own, and the command stops it."""
+    from grader import bulk_cli
+    from grader.zygote.process import Zygote
+
+    handed: list[Zygote | None] = []
+
+    def runner_for(jobs, launched=None):
+        handed.append(launched)
+
+        async def run(todo, options, finish):  # grades nothing: only the wiring is under test
+            pass
+
+        return run
+
+    monkeypatch.setattr(bulk_cli, "local_runner", runner_for)
+    write(solution("hw3"), tmp_path / "subs" / "a_hw3.ipynb")
+    main([str(tmp_path / "subs"), "-o", str(tmp_path / "out"), "--jobs", "3"])
+    [zygote] = handed
+    assert isinstance(zygote, Zygote) and zygote.many  # it pre-imports the reference's modules too
+    assert zygote.env["OMP_NUM_THREADS"] == str(max(1, (os.cpu_count() or 1) // 3))  # --jobs 3's share of the cores
+    assert zygote._process is None  # stopped by the command
