@@ -72,3 +72,16 @@ def test_a_grading_kernel_keeps_jupyters_history_variables_but_writes_no_databas
     history file, which cost ~15 ms of every kernel start, is never written (nobody reads it)."""
     nb = with_cells(solution("hw3"), append=["3 * 7", HISTORY_CHECK])
     assert_full_marks(grade(nb, tmp_path, fork=fork), 18)  # every cell ran without error
+
+
+BIG_ARRAY = ("import numpy as np\n"
+             "big = np.ones(1 << 30, dtype=np.uint8)  # an honest 1 GB array (a data set held in memory)\n"
+             "assert int(big[::4096].sum()) == (1 << 30) // 4096\n"
+             "del big")
+
+
+def test_a_notebook_has_its_memory_budget_beyond_what_torch_reserves(tmp_path):
+    """The address-space limit counts what importing torch reserves (~3.3 GB, mostly not memory)
+    on top of the notebook's own budget: with 4 GB in all, a 1 GB array raised MemoryError."""
+    report = grade(with_cells(solution("hw3"), append=[BIG_ARRAY]), tmp_path)
+    assert_full_marks(report, 18)

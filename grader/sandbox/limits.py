@@ -25,9 +25,20 @@ MESSAGE_LIMIT = 4 * MB
 MESSAGE_QUEUE = 4
 
 
+# RLIMIT_AS counts address space, not memory, and the CUDA build of torch reserves ~3.3 GB of
+# it at import even on a machine without a GPU (VmSize after `import torch`: 3.26 GB, resident
+# 0.5 GB). The limit is therefore the notebook's own 4 GB plus that much: with 4 GB in all, a
+# notebook had ~0.6 GB left, an honest 1 GB array failed, and a kernel flooded with output (its
+# buffers lagging on a busy machine) ran out while the grader's probe was loading its modules.
+# Where there is a memory cgroup, it still holds resident memory to 4 GB (policy.MEMORY_MAX).
+NOTEBOOK_ADDRESS_SPACE = 4 * GB
+TORCH_ADDRESS_SPACE = 4 * GB
+
+
 @dataclass
 class Limits:
-    address_space: int | None = 4 * GB  # RLIMIT_AS; None on CUDA (it reserves ~2x GPU memory)
+    # RLIMIT_AS; None on CUDA (it reserves ~2x GPU memory)
+    address_space: int | None = NOTEBOOK_ADDRESS_SPACE + TORCH_ADDRESS_SPACE
     cpu_s: int | None = 1800  # RLIMIT_CPU: CPU seconds over the kernel's whole life
     file_size: int | None = 512 * MB  # RLIMIT_FSIZE: the largest file it may write
     open_files: int | None = 4096  # RLIMIT_NOFILE
