@@ -158,10 +158,12 @@ class Course:
             return False
 
     def fingerprint(self, name: str) -> str:
-        """Changes whenever the checks or public expected outcomes of `name` change."""
+        """Changes whenever the checks of `name`, a file they ship (e.g. hw6's initial weights)
+        or its public expected outcomes change."""
         digest = hashlib.sha256()
         folder = self.assignment_dir(name)
-        files = [folder / "checks.py", *sorted(self.expected_dir(name).glob("*"))]
+        shipped = sorted(p for p in folder.rglob("*") if "__pycache__" not in p.parts and p.name != "checks.py")
+        files = [folder / "checks.py", *shipped, *sorted(self.expected_dir(name).glob("*"))]
         if self.has_solution(name):
             files.append(self.solution_path(name))
         for path in files:

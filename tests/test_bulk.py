@@ -115,6 +115,25 @@ def test_kernels_started_ahead_each_grade_a_submission_as_a_fresh_one_would(tmp_
     assert all(not lease.folder.exists() for lease in leases)
 
 
+def test_a_report_is_stale_once_a_file_the_checks_ship_changes(tmp_path):
+    """hw6's initial weights decide grades as much as its checks.py: changing either (or adding
+    a file next to them) makes the next bulk run grade again."""
+    import shutil
+
+    from grader.course import Course
+
+    course_dir = tmp_path / "course"
+    shutil.copytree(ROOT / "assignments" / "hw6", course_dir / "assignments" / "hw6")
+    course = Course(course_dir)
+    before = course.fingerprint("hw6")
+    weights = course_dir / "assignments" / "hw6" / "initial_parameters.npy"
+    weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\0")
+    changed = course.fingerprint("hw6")
+    assert changed != before
+    (course_dir / "assignments" / "hw6" / "labels.txt").write_text("cat\n")
+    assert course.fingerprint("hw6") not in (before, changed)
+
+
 def test_force_regrades_everything(tmp_path):
     subs, out = tmp_path / "subs", tmp_path / "out"
     write(stub("hw3"), subs / "a_hw3.ipynb")

@@ -210,6 +210,29 @@ def test_prepare_sends_the_training_set_to_the_train_probe_only_with_renamed_cla
     assert checks.prepare(GradingContext("cuda", tmp_path / "gpu", None, 0)).timeouts == {"train": 180.0}
 
 
+def test_the_shipped_initial_weights_are_torchs_from_the_seed_and_need_no_torch_to_prepare(tmp_path):
+    """`train` starts from weights drawn once and shipped: preparing a grading imports no torch
+    in the grader, so one grading's process tree holds torch once at a time (the fork server's,
+    then the grader's to score)."""
+    import subprocess
+    import sys
+
+    checks = load_checks()
+    assert np.array_equal(checks.initial_parameters(), checks.draw_initial_parameters())
+    net = checks.grader_cifarnet()
+    assert [(n, tuple(p.shape)) for n, p in net.named_parameters()] == checks.parameter_shapes()
+    code = ("import sys, importlib.util, pathlib\n"
+            "from grader.checks import GradingContext\n"
+            f"spec = importlib.util.spec_from_file_location('hw6c', {str(ROOT / 'assignments' / 'hw6' / 'checks.py')!r})\n"
+            "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+            f"m.prepare(GradingContext('cpu', pathlib.Path({str(tmp_path)!r}), None, 3))\n"
+            "assert m.as_state(m.initial_parameters())['7.weight'].shape == (64, 1024)\n"
+            "print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+
+
 def test_real_cifar10_under_data_root_is_used_and_its_test_batch_held_out(tmp_path, monkeypatch):
     """Real CIFAR-10 cannot be downloaded here: stand in for it by giving torchvision's table the md5s
     of a generated set, so the `--data-root` path runs exactly as it would on the real files."""
