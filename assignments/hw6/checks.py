@@ -227,7 +227,8 @@ def forward(state: dict[str, np.ndarray], images: np.ndarray, batch: int = 500) 
     import torch
 
     net = grader_cifarnet()
-    net.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in state.items()})
+    # copies: a state may be a view of the shared, read-only initial weights
+    net.load_state_dict({k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in state.items()})
     net.eval()
     outs = []
     with torch.no_grad():
