@@ -22,7 +22,14 @@ from pathlib import Path
 
 from grader import __version__
 from grader.course import Course
-from grader.grade import GradeOptions, discard_spare, grade_notebook_async, open_spare, take_spare, zygote_environment
+from grader.grade import (
+    GradeOptions,
+    discard_spare,
+    grade_notebook_async,
+    open_spare,
+    wait_for_spare,
+    zygote_environment,
+)
 from grader.kernel_lease import KernelLease
 from grader.notebook import SubmissionError, load_notebook, metadata_assignment
 from grader.plaintext import clean
@@ -112,7 +119,7 @@ def local_runner(jobs: int, launched: Zygote | None = None) -> Runner:
                     assignment: str | None = None
                     while queue:
                         item = queue.popleft()
-                        lease = await take_spare(spares.popleft()) if spares else None
+                        lease = await wait_for_spare(spares.popleft()) if spares else None
                         while assignment is not None and len(spares) < min(len(queue), AHEAD_PER_JOB * jobs):
                             spares.append(asyncio.ensure_future(open_spare(options, zygote, assignment)))
                         try:

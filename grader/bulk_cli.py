@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from grader.zygote.process import Zygote
 EXIT_INTERRUPTED = 130
 
 
-def run_bulk(root: Path, out_dir: Path, options: GradeOptions, jobs: int | None, force: bool,
+def run_bulk(root: Path, out_dir: Path, options: GradeOptions, jobs: int, force: bool,
              fail_under: float | None, cluster: str | None = None, launched: Zygote | None = None) -> int:
     """`launched`: a fork server the caller launched for this run (it still stops it)."""
     console = Console(stderr=True, highlight=False)
@@ -33,7 +32,7 @@ def run_bulk(root: Path, out_dir: Path, options: GradeOptions, jobs: int | None,
 
         runner = dask_runner(cluster)
     else:
-        runner = local_runner(jobs or os.cpu_count() or 1, launched)
+        runner = local_runner(jobs, launched)
     progress = Progress(
         TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[last]}", markup=False),

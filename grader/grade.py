@@ -301,7 +301,7 @@ async def _take_spare(g: Grading, terms: LeaseTerms) -> KernelLease | None:
     return None
 
 
-async def take_spare(spare: asyncio.Future[KernelLease | None]) -> KernelLease | None:
+async def wait_for_spare(spare: asyncio.Future[KernelLease | None]) -> KernelLease | None:
     """Wait for a spare kernel to be ready; if Ctrl-C comes meanwhile, it is discarded, not lost
     (cancelling its start midway could leave a kernel and a folder nobody removes)."""
     try:

@@ -65,7 +65,7 @@ async def _next_save(path: Path, last: tuple[int, int] | None) -> tuple[int, int
 async def watch(path: Path, options: GradeOptions, show: Callable[[GradeReport, float], None],
                 runs: int | None = None) -> None:
     """Grade now, then after every save (`runs`: stop after that many gradings, for tests)."""
-    from grader.grade import discard_spare, open_spare, take_spare, zygote_environment
+    from grader.grade import discard_spare, open_spare, wait_for_spare, zygote_environment
     from grader.zygote.client import Zygote
 
     with tempfile.TemporaryDirectory(prefix="grader-watch-") as tmp:
@@ -78,8 +78,8 @@ async def watch(path: Path, options: GradeOptions, show: Callable[[GradeReport, 
             stamp = _stamp(path)
             while runs is None or done < runs:
                 started = time.perf_counter()
-                ahead, spare = spare, None  # take_spare discards it itself if Ctrl-C comes meanwhile
-                lease = await take_spare(ahead) if ahead is not None else None
+                ahead, spare = spare, None  # wait_for_spare discards it itself if Ctrl-C comes meanwhile
+                lease = await wait_for_spare(ahead) if ahead is not None else None
                 report = await grade_notebook_async(path, options, zygote, spare=lease)
                 show(report, time.perf_counter() - started)
                 done += 1
