@@ -97,3 +97,42 @@ def test_the_fork_server_keeps_no_cuda_library_pages_on_a_machine_without_a_gpu(
     if before == 0:
         pytest.skip("this torch build loads no CUDA library")
     assert after < 40 * 1024, (before, after)  # alone: 154 MB before, 14 MB after
+
+
+def test_an_exit_status_that_arrives_with_the_pid_is_not_lost(tmp_path):
+    """A child that ends at once (a fast reference run on a busy machine) has its exit status
+    sent before the grader read the pid line: both arrive in one read. The status must be the
+    child's own, not "killed" (a reference that succeeded was reported as failed, exit -9)."""
+    import socket
+    import threading
+
+    from grader.zygote.process import ZygoteProcess
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid that is no longer alive, as the child's is when its status comes
+    path = str(tmp_path / "z.sock")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    server.listen(1)
+
+    def serve_one(status: int) -> None:
+        conn, _ = server.accept()
+        conn.recv(4096)
+        conn.sendall(f'{{"pid": {gone.pid}}}\n{{"exit": {status}}}\n'.encode())
+        conn.close()
+
+    zygote = Zygote.__new__(Zygote)
+    zygote.socket_path = path
+    zygote._process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])  # "running"
+    try:
+        for status in (0, 3):
+            thread = threading.Thread(target=serve_one, args=(status,))
+            thread.start()
+            process = zygote._fork({"reference": "x", "log": "y"})
+            thread.join()
+            assert isinstance(process, ZygoteProcess) and process.pid == gone.pid
+            assert process.wait(5) == status
+    finally:
+        zygote._process.kill()
+        zygote._process.wait()
+        server.close()

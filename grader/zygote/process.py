@@ -36,14 +36,24 @@ class ZygoteProcess:
     # No pipes: the child's stdio goes to a log file the zygote opens for it.
     stdin = stdout = stderr = None
 
-    def __init__(self, pid: int, conn: socket.socket) -> None:
+    def __init__(self, pid: int, conn: socket.socket, received: bytes = b"") -> None:
+        """`received`: what came after the pid line, if it came with it (a child that ended at
+        once: its exit status may share the pid line's read)."""
         self.pid = pid
         self.returncode: int | None = None
         self._conn = conn
-        self._buffer = b""
+        self._buffer = received
+
+    def _status_received(self) -> bool:
+        if b"\n" not in self._buffer:
+            return False
+        message = json.loads(self._buffer.split(b"\n", 1)[0])
+        self.returncode = int(message.get("exit", -signal.SIGKILL))
+        self._conn.close()
+        return True
 
     def poll(self) -> int | None:
-        if self.returncode is not None:
+        if self.returncode is not None or self._status_received():
             return self.returncode
         try:
             data = self._conn.recv(4096, socket.MSG_DONTWAIT)
@@ -53,10 +63,7 @@ class ZygoteProcess:
             data = b""
         if data:
             self._buffer += data
-            if b"\n" in self._buffer:
-                message = json.loads(self._buffer.split(b"\n", 1)[0])
-                self.returncode = int(message.get("exit", -signal.SIGKILL))
-                self._conn.close()
+            self._status_received()
             return self.returncode
         # The zygote closed the connection without a status: it is gone, and so is its reaper.
         if not _alive(self.pid):
@@ -196,4 +203,5 @@ class Zygote:
                 raise ZygoteError("the kernel fork server closed the connection")
             reply += chunk
         conn.settimeout(None)
-        return ZygoteProcess(int(json.loads(reply.split(b"\n", 1)[0])["pid"]), conn)
+        line, rest = reply.split(b"\n", 1)
+        return ZygoteProcess(int(json.loads(line)["pid"]), conn, received=rest)
